@@ -1,0 +1,362 @@
+"""Sensor degradation and the Wald protocol, reproducing G. Vivone's MATLAB toolbox.
+
+Pure functions over numpy arrays or torch tensors, channel-first ``(C, H, W)`` or
+``(B, C, H, W)``, on any device; the result has the input's kind (numpy in, numpy out), device
+and floating dtype (integers become float64). Float64 inputs reproduce the toolbox to ~1e-12 of
+the data range; float32 inputs to ~1e-6.
+
+Toolbox functions reproduced (``Tools/`` of the public copy in ``liangjiandeng/DLPan-Toolbox``):
+
+* ``genMTF.m`` / ``MTF_PAN.m`` -> :func:`mtf_kernel`, :func:`mtf_kernels`, :func:`pan_mtf_kernel`:
+  a Gaussian "frequency response" ``fspecial('gaussian', N, alpha)`` with
+  ``alpha = sqrt(((N-1)*fcut/2)^2 / (-2 ln GNyq))``, ``fcut = 1/ratio``, scaled to max 1, turned
+  into an N x N FIR filter by ``fwind1(Hd, kaiser(N))`` (frequency sampling ``fsamp2`` times a
+  circular window made from the 1-D Kaiser window, beta = 0.5, by Huang's method).
+* ``MTF.m`` -> :func:`mtf_filter`: ``imfilter(band, h, 'replicate')`` per band.
+* ``interp23tap.m`` -> :func:`interp23tap`: zero insertion and the 23-tap symmetric polynomial
+  filter, circular borders, in ``log2(ratio)`` dyadic steps. Phase: MS pixel ``i`` lands on
+  upsampled pixel ``ratio*i + ratio/2`` (0-based) for ratio 4 (``i*2 + 1`` for ratio 2).
+* MATLAB ``imresize`` -> :func:`imresize`: ``'bicubic'`` (Keys, a = -0.5) with antialiasing
+  when shrinking, and ``'nearest'`` (no antialiasing), symmetric borders.
+* ``resize_images.m`` -> :func:`wald`: MTF filter + ``imresize(.., 1/ratio, 'nearest')`` for MS
+  (keeps 0-based pixels ``floor(ratio/2) + ratio*k``), bicubic ``imresize(PAN, 1/ratio)`` for PAN;
+  ``pan_reduction='mtf'`` uses ``MTF_PAN.m`` + the same decimation instead.
+"""
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ._tensor import Array, as_batch
+from .sensors import Sensor, get_sensor
+
+__all__ = [
+    "kaiser_window", "fspecial_gaussian", "fsamp2", "fwind1", "mtf_kernel", "mtf_kernels",
+    "pan_mtf_kernel", "mtf_filter", "interp23tap", "imresize", "decimate", "wald",
+    "CDF23",
+]
+
+#: Half of the toolbox's 23-tap interpolator (centre first), ``interp23tap.m``.
+_CDF23_HALF = 2.0 * np.array([0.5, 0.305334091185, 0, -0.072698593239, 0, 0.021809577942, 0,
+                              -0.005192756653, 0, 0.000807762146, 0, -0.000060081482])
+#: The full symmetric 23-tap kernel (centre tap 1, DC gain 2 per axis).
+CDF23 = np.concatenate([_CDF23_HALF[:0:-1], _CDF23_HALF])
+
+
+# --------------------------------------------------------------------------- MATLAB helpers
+def kaiser_window(n: int, beta: float = 0.5) -> np.ndarray:
+    """MATLAB ``kaiser(n, beta)``: ``I0(beta*sqrt(1-(2k/(n-1)-1)^2)) / I0(beta)``, k = 0..n-1."""
+    if n == 1:
+        return np.ones(1)
+    k = np.arange(n)
+    return np.i0(beta * np.sqrt(1.0 - (2.0 * k / (n - 1) - 1.0) ** 2)) / np.i0(beta)
+
+
+def fspecial_gaussian(n: int, sigma: float) -> np.ndarray:
+    """MATLAB ``fspecial('gaussian', n, sigma)``: sampled Gaussian, tiny values zeroed, sum 1."""
+    x = np.arange(n) - (n - 1) / 2.0
+    h = np.exp(-(x[None, :] ** 2 + x[:, None] ** 2) / (2.0 * sigma * sigma))
+    h[h < np.finfo(float).eps * h.max()] = 0.0
+    return h / h.sum()
+
+
+def fsamp2(hd: np.ndarray) -> np.ndarray:
+    """MATLAB ``fsamp2(Hd)``: FIR filter whose DFT samples equal ``Hd`` (centred, rotated 180°)."""
+    hd = np.rot90(np.fft.fftshift(np.rot90(hd, 2)), 2)  # inverse fftshift, as fsamp2.m does
+    h = np.fft.fftshift(np.fft.ifft2(hd))
+    if np.all(np.abs(h.imag).max(axis=0) < np.sqrt(np.finfo(float).eps)):
+        h = h.real
+    return np.rot90(h, 2)
+
+
+def fwind1(hd: np.ndarray, win: np.ndarray) -> np.ndarray:
+    """MATLAB ``fwind1(Hd, win)`` with one 1-D window: ``fsamp2(Hd) .* w`` where ``w`` is the
+    circular window ``w(r) = interp1(t, win, r)`` for ``r <= 1`` (``t = linspace(-1, 1, n)``),
+    0 outside (Huang's method)."""
+    n = len(win)
+    if hd.shape != (n, n):
+        raise ValueError(f"Hd must be {n} x {n} to match the window, got {hd.shape}")
+    t = (np.arange(n) - (n - 1) / 2.0) * (2.0 / (n - 1))
+    r = np.hypot(t[None, :], t[:, None])
+    outside = (r < t[0]) | (r > t[-1])
+    w = np.interp(np.where(outside, 0.0, r), t, win)
+    w[outside] = 0.0
+    return fsamp2(hd) * w
+
+
+# --------------------------------------------------------------------------- MTF kernels
+@lru_cache(maxsize=256)
+def _mtf_kernel_cached(gnyq: float, ratio: int, size: int) -> np.ndarray:
+    fcut = 1.0 / ratio
+    alpha = math.sqrt(((size - 1) * (fcut / 2.0)) ** 2 / (-2.0 * math.log(gnyq)))
+    h = fspecial_gaussian(size, alpha)
+    h = fwind1(h / h.max(), kaiser_window(size))
+    h = np.real(h)
+    h.setflags(write=False)
+    return h
+
+
+def mtf_kernel(gnyq: float, ratio: int = 4, size: int = 41) -> np.ndarray:
+    """The toolbox's MTF-matched filter for one band (``genMTF.m``), float64 ``(size, size)``.
+
+    Its frequency response is ``gnyq`` at ``(size-1)/(2*ratio)`` DFT bins (≈ the MS Nyquist
+    frequency ``1/(2*ratio)`` cycles per pixel) and ≈ 1 at DC (0.998 for the toolbox gains: the
+    Kaiser window makes the sum not exactly 1, exactly as in MATLAB).
+
+    Args:
+        gnyq: MTF gain at Nyquist, in (0, 1).
+        ratio: scale ratio (integer >= 2).
+        size: odd number of taps N (toolbox: 41).
+    """
+    if not 0.0 < gnyq < 1.0:
+        raise ValueError(f"MTF gain at Nyquist must be in (0, 1), got {gnyq}")
+    _check_ratio(ratio)
+    if size < 3 or size % 2 == 0:
+        raise ValueError(f"kernel size must be an odd integer >= 3, got {size}")
+    return _mtf_kernel_cached(float(gnyq), int(ratio), int(size))
+
+
+def mtf_kernels(sensor: str | Sensor, ratio: int = 4, size: int = 41,
+                n_bands: int | None = None) -> np.ndarray:
+    """One MTF filter per MS band of ``sensor``, float64 ``(C, size, size)`` (``genMTF.m``).
+
+    ``n_bands`` selects the 4-band (B, G, R, NIR) subset of an 8-band sensor, or any band count
+    for the generic sensor; default: the sensor's own band count.
+    """
+    s = get_sensor(sensor)
+    gains = s.gains_for(n_bands or s.n_bands)
+    return np.stack([mtf_kernel(g, ratio, size) for g in gains])
+
+
+def pan_mtf_kernel(sensor: str | Sensor, ratio: int = 4, size: int = 41) -> np.ndarray:
+    """The PAN MTF filter of ``sensor`` (``MTF_PAN.m``), float64 ``(1, size, size)``."""
+    return mtf_kernel(get_sensor(sensor).pan_gnyq, ratio, size)[None]
+
+
+def mtf_filter(img: Array, kernels: Array) -> Array:
+    """Filter each band with its kernel, replicate borders (``imfilter(.., 'replicate')``).
+
+    Correlation as in MATLAB (identical to convolution for the symmetric MTF kernels), computed
+    with FFTs on the replicate-padded image, so a 41 x 41 kernel costs the same as a 3 x 3 one.
+
+    Args:
+        img: ``(C, H, W)`` or ``(B, C, H, W)``.
+        kernels: ``(C, N, N)`` one per band, or ``(N, N)`` / ``(1, N, N)`` for all bands; N odd.
+
+    Returns:
+        The filtered image, same shape and kind as ``img``.
+    """
+    x, restore = as_batch(img, "img")
+    k = torch.as_tensor(np.asarray(kernels) if not isinstance(kernels, torch.Tensor) else kernels)
+    k = k.to(device=x.device, dtype=x.dtype)
+    if k.ndim == 2:
+        k = k[None]
+    if k.ndim != 3 or k.shape[-1] != k.shape[-2] or k.shape[-1] % 2 == 0:
+        raise ValueError(f"kernels must be (C, N, N) or (N, N) with N odd, got {tuple(k.shape)}")
+    c = x.shape[1]
+    if k.shape[0] == 1:
+        k = k.expand(c, -1, -1)
+    elif k.shape[0] != c:
+        raise ValueError(f"{k.shape[0]} kernels for an image with {c} bands")
+    n = k.shape[-1]
+    p = n // 2
+    h, w = x.shape[-2:]
+    out = torch.empty_like(x)
+    # Band by band bounds the FFT buffers to one band of the batch at a time.
+    for ci in range(c):
+        xp = F.pad(x[:, ci:ci + 1], (p, p, p, p), mode="replicate")[:, 0]
+        shape = xp.shape[-2:]
+        kf = torch.flip(k[ci], dims=(0, 1))
+        spec = torch.fft.rfft2(xp, s=shape) * torch.fft.rfft2(kf, s=shape)
+        full = torch.fft.irfft2(spec, s=shape)
+        out[:, ci] = full[:, n - 1:n - 1 + h, n - 1:n - 1 + w]
+    return restore(out)
+
+
+# --------------------------------------------------------------------------- interpolation
+def _upsample2_axis(x: torch.Tensor, dim: int, first: bool, odd_taps: torch.Tensor
+                    ) -> torch.Tensor:
+    """One dyadic step of ``interp23tap.m`` along ``dim`` (-2 or -1), in polyphase form.
+
+    The toolbox zero-inserts (samples at odd 0-based positions on the first step, even ones
+    after) and correlates with the 23 taps with circular borders. Because the centre tap is 1
+    and the other even taps are 0, the kept samples pass unchanged and each new sample between
+    ``x[i]`` and ``x[i+1]`` is ``sum_j c[2j+1] * (x[i-j] + x[i+1+j])`` (indices modulo n): the
+    same numbers without multiplying the inserted zeros.
+    """
+    n = x.shape[dim]
+    half = odd_taps.numel()  # 6 taps c[1], c[3], ..., c[11]
+    idx = torch.arange(-(half - 1), n + half, device=x.device) % n
+    xp = x.index_select(dim, idx)  # xp[k] = x[k - (half-1)]
+    mid = None
+    for j in range(half):
+        left = xp.narrow(dim, half - 1 - j, n)   # x[i - j]
+        right = xp.narrow(dim, half + j, n)      # x[i + 1 + j]
+        term = odd_taps[j] * (left + right)
+        mid = term if mid is None else mid + term
+    out = torch.stack([x, mid], dim=dim).flatten(dim - 1, dim)  # x0, mid0, x1, mid1, ...
+    return torch.roll(out, 1, dims=dim) if first else out
+
+
+def interp23tap(ms: Array, ratio: int = 4) -> Array:
+    """Upsample by ``ratio`` (a power of 2) with the toolbox's 23-tap polynomial interpolator.
+
+    Exactly ``interp23tap.m``: per dyadic step, zero insertion (first step at odd 0-based
+    positions, later steps at even ones), then the 23-tap filter along columns and rows with
+    circular borders. Original samples are kept: ``out[..., r*i + r//2, r*j + r//2] == ms[..., i, j]``
+    for ratio r = 4 (``2i+1`` for r = 2).
+
+    Args:
+        ms: ``(C, h, w)`` or ``(B, C, h, w)``.
+
+    Returns:
+        ``(C, ratio*h, ratio*w)`` or ``(B, C, ratio*h, ratio*w)``.
+    """
+    _check_ratio(ratio)
+    if ratio & (ratio - 1):
+        raise ValueError(f"interp23tap needs a power-of-2 ratio (2, 4, 8, ...), got {ratio}")
+    x, restore = as_batch(ms, "ms")
+    odd_taps = torch.as_tensor(_CDF23_HALF[1::2], dtype=x.dtype, device=x.device)
+    for step in range(int(math.log2(ratio))):
+        x = _upsample2_axis(x, -2, step == 0, odd_taps)
+        x = _upsample2_axis(x, -1, step == 0, odd_taps)
+    return restore(x)
+
+
+def _cubic(x: np.ndarray) -> np.ndarray:
+    a = np.abs(x)
+    a2, a3 = a * a, a * a * a
+    return ((1.5 * a3 - 2.5 * a2 + 1) * (a <= 1)
+            + (-0.5 * a3 + 2.5 * a2 - 4 * a + 2) * ((a > 1) & (a <= 2)))
+
+
+def _box(x: np.ndarray) -> np.ndarray:
+    return ((x >= -0.5) & (x < 0.5)).astype(float)
+
+
+def _contributions(in_len: int, out_len: int, scale: float, method: str, antialias: bool
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """MATLAB imresize's ``contributions``: 0-based source indices and weights ``(out, P)``."""
+    kernel, width = (_cubic, 4.0) if method == "bicubic" else (_box, 1.0)
+    if scale < 1 and antialias:
+        def h(x):
+            return scale * kernel(scale * x)
+        width = width / scale
+    else:
+        h = kernel
+    x = np.arange(1, out_len + 1, dtype=float)[:, None]
+    u = x / scale + 0.5 * (1 - 1 / scale)
+    left = np.floor(u - width / 2)
+    taps = int(math.ceil(width)) + 2
+    ind = left + np.arange(taps)[None, :]
+    weights = h(u - ind)
+    weights = weights / weights.sum(axis=1, keepdims=True)
+    aux = np.concatenate([np.arange(1, in_len + 1), np.arange(in_len, 0, -1)])
+    ind = aux[np.mod(ind.astype(np.int64) - 1, len(aux))]
+    keep = np.any(weights != 0, axis=0)
+    return ind[:, keep] - 1, weights[:, keep]
+
+
+def _resize_dim(x: torch.Tensor, dim: int, out_len: int, scale: float, method: str,
+                antialias: bool) -> torch.Tensor:
+    ind, wts = _contributions(x.shape[dim], out_len, scale, method, antialias)
+    ind_t = torch.as_tensor(ind, device=x.device)
+    w_t = torch.as_tensor(wts, dtype=x.dtype, device=x.device)
+    shape = [1] * x.ndim
+    shape[dim] = out_len
+    out = None
+    for p in range(ind.shape[1]):  # a handful of taps, each a gather over the whole image
+        term = x.index_select(dim, ind_t[:, p]) * w_t[:, p].view(shape)
+        out = term if out is None else out + term
+    return out
+
+
+def imresize(img: Array, scale: float, method: str = "bicubic", antialias: bool | None = None
+             ) -> Array:
+    """MATLAB ``imresize(img, scale, method)`` for ``'bicubic'`` and ``'nearest'``.
+
+    Output size ``ceil(scale * size)``; rows are resized first, then columns (MATLAB's order for
+    equal scales); borders are symmetric; antialiasing defaults to MATLAB's (on for bicubic
+    when shrinking, off for nearest). For ``scale = 1/r`` with nearest, the kept 0-based pixels
+    are ``floor(r/2) + r*k``.
+    """
+    if method not in ("bicubic", "nearest"):
+        raise ValueError(f"method must be 'bicubic' or 'nearest', got {method!r}")
+    if not scale > 0:
+        raise ValueError(f"scale must be positive, got {scale}")
+    if antialias is None:
+        antialias = method != "nearest"
+    x, restore = as_batch(img, "img")
+    h, w = x.shape[-2:]
+    oh, ow = int(math.ceil(scale * h)), int(math.ceil(scale * w))
+    x = _resize_dim(x, -2, oh, scale, method, antialias)
+    x = _resize_dim(x, -1, ow, scale, method, antialias)
+    return restore(x)
+
+
+def decimate(img: Array, ratio: int = 4) -> Array:
+    """Keep every ``ratio``-th pixel with the toolbox's phase (``imresize(.., 1/ratio, 'nearest')``),
+    i.e. 0-based rows/columns ``floor(ratio/2) + ratio*k``. Size must be a multiple of ``ratio``."""
+    _check_ratio(ratio)
+    x, restore = as_batch(img, "img")
+    _check_divisible(x.shape[-2:], ratio, "image")
+    o = ratio // 2
+    return restore(x[..., o::ratio, o::ratio].contiguous())
+
+
+# --------------------------------------------------------------------------- Wald protocol
+def wald(gt: Array, pan: Array, sensor: str | Sensor, ratio: int = 4,
+         pan_reduction: str = "imresize", size: int = 41) -> tuple[Array, Array]:
+    """Reduced-resolution pair by Wald's protocol, as the toolbox's ``resize_images.m``.
+
+    ``ms_lr = decimate(mtf_filter(gt, mtf_kernels(sensor)), ratio)``;
+    ``pan_lr = imresize(pan, 1/ratio)`` (bicubic with antialiasing, ``pan_reduction='imresize'``,
+    the toolbox default) or ``decimate(mtf_filter(pan, pan_mtf_kernel(sensor)), ratio)``
+    (``pan_reduction='mtf'``, ``MTF_PAN.m``).
+
+    Args:
+        gt: the MS image to degrade, ``(C, h, w)`` or ``(B, C, h, w)``: at full resolution
+            this is the original MS (``h``, ``w`` multiples of ``ratio``), which then serves as
+            the reference (ground truth) of the reduced-resolution pair.
+        pan: ``(1, ratio*h, ratio*w)`` or ``(B, 1, ratio*h, ratio*w)``.
+        sensor: sensor name (its MS gains must fit the band count; 4-band subsets of 8-band
+            sensors are accepted).
+
+    Returns:
+        ``(ms_lr, pan_lr)``: ``(.., C, h/ratio, w/ratio)`` and ``(.., 1, h, w)``, same kind as
+        the inputs; ``pan_lr`` lies on the grid of ``gt``.
+    """
+    if pan_reduction not in ("imresize", "mtf"):
+        raise ValueError(f"pan_reduction must be 'imresize' or 'mtf', got {pan_reduction!r}")
+    _check_ratio(ratio)
+    g, _ = as_batch(gt, "gt")
+    p, _ = as_batch(pan, "pan")
+    if p.shape[1] != 1:
+        raise ValueError(f"pan must have one band, got {p.shape[1]}")
+    h, w = g.shape[-2:]
+    if g.shape[0] != p.shape[0] or tuple(p.shape[-2:]) != (ratio * h, ratio * w):
+        raise ValueError(f"pan {tuple(p.shape)} must be {ratio}x the size of gt "
+                         f"{tuple(g.shape)} (same batch size)")
+    _check_divisible(g.shape[-2:], ratio, "gt")
+    kernels = mtf_kernels(sensor, ratio, size, n_bands=g.shape[1])
+    ms_lr = decimate(mtf_filter(gt, kernels), ratio)
+    if pan_reduction == "imresize":
+        pan_lr = imresize(pan, 1.0 / ratio, "bicubic")
+    else:
+        pan_lr = decimate(mtf_filter(pan, pan_mtf_kernel(sensor, ratio, size)), ratio)
+    return ms_lr, pan_lr
+
+
+def _check_ratio(ratio) -> None:
+    if not isinstance(ratio, (int, np.integer)) or isinstance(ratio, bool) or ratio < 2:
+        raise ValueError(f"ratio must be an integer >= 2, got {ratio!r}")
+
+
+def _check_divisible(hw, ratio: int, name: str) -> None:
+    if hw[0] % ratio or hw[1] % ratio:
+        raise ValueError(f"{name} size {tuple(hw)} is not a multiple of the ratio {ratio}; "
+                         f"crop it to {(hw[0] // ratio * ratio, hw[1] // ratio * ratio)}")

@@ -151,7 +151,7 @@ def mtf_filter(img: Array, kernels: Array) -> Array:
         The filtered image, same shape and kind as ``img``.
     """
     x, restore = as_batch(img, "img")
-    k = torch.as_tensor(np.asarray(kernels) if not isinstance(kernels, torch.Tensor) else kernels)
+    k = kernels if isinstance(kernels, torch.Tensor) else torch.from_numpy(np.array(kernels))
     k = k.to(device=x.device, dtype=x.dtype)
     if k.ndim == 2:
         k = k[None]

@@ -145,7 +145,8 @@ def _norm(name: str) -> str:
 
 _LOOKUP: dict[str, str] = {}
 for _s in SENSORS.values():
-    for _n in (_s.key, _s.name, _s.toolbox_name, *_s.aliases):
+    own = (_s.key, _s.name, *_s.aliases) + ((_s.toolbox_name,) if _s.toolbox_name != "none" else ())
+    for _n in own:
         _LOOKUP.setdefault(_norm(_n), _s.key)
 
 

@@ -16,21 +16,28 @@ __all__ = ["MAT_NAMES", "read_mat", "read_mat_pair"]
 MAT_NAMES = {"I_MS_LR": "ms", "I_MS": "lms", "I_PAN": "pan", "I_GT": "gt"}
 
 
-def _load(p: Path) -> dict[str, np.ndarray]:
-    import scipy.io
+def _is_hdf5(p: Path) -> bool:
+    with open(p, "rb") as f:  # HDF5 signature at 0, or after MATLAB's 512-byte user block
+        head = f.read(520)
+    sig = b"\x89HDF\r\n\x1a\n"
+    return head[:8] == sig or head[512:520] == sig
 
-    try:
-        raw = scipy.io.loadmat(p)
-        return {k: v for k, v in raw.items() if not k.startswith("__")}
-    except NotImplementedError:  # v7.3 = HDF5; MATLAB stores arrays transposed
+
+def _load(p: Path) -> dict[str, np.ndarray]:
+    if _is_hdf5(p):  # v7.3: MATLAB stores arrays column-major, so h5py sees them transposed
         from .._deps import require
 
         h5py = require("h5py")
         with h5py.File(p, "r") as f:
             return {k: np.asarray(f[k]).T for k in f.keys() if hasattr(f[k], "shape")}
-    except (ValueError, OSError) as err:
+    import scipy.io
+
+    try:
+        raw = scipy.io.loadmat(p)
+    except Exception as err:  # scipy raises ValueError, IndexError, MatReadError, ...
         raise SceneError(f"cannot read {p} as a MATLAB file ({err}); is the file complete?") \
             from err
+    return {k: v for k, v in raw.items() if not k.startswith("__")}
 
 
 def read_mat(path: str | os.PathLike) -> dict[str, np.ndarray]:

@@ -1,0 +1,256 @@
+"""Reduced-resolution indices (fused vs reference), as G. Vivone's MATLAB toolbox computes them.
+
+All take ``(C, H, W)`` or ``(B, C, H, W)`` numpy arrays or torch tensors, compute in float64,
+and return a float for a single image or one value per image for a batch. Sources:
+``Quality_Indices/`` of the public toolbox copy in ``liangjiandeng/DLPan-Toolbox``.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from .._tensor import Array
+from ._common import check_block, check_nonzero_bands, check_ratio, pair, warn_if_normalised
+
+__all__ = ["sam", "ergas", "scc", "psnr", "q_index", "q_avg", "q_bands", "q2n", "q2n_map",
+           "onion_mult", "onions_quality"]
+
+
+def sam(fused: Array, gt: Array, degrees: bool = True):
+    """Spectral Angle Mapper (``SAM.m``).
+
+    ``SAM = mean_p arccos(<f_p, g_p> / (|f_p| |g_p|))`` over pixels ``p`` where neither spectrum
+    is zero (those are excluded, as in the toolbox). Degrees by default (the toolbox's tables),
+    radians with ``degrees=False``.
+    """
+    f, g, res = pair(fused, gt)
+    dot = (f * g).sum(1)
+    norm = torch.sqrt((f * f).sum(1) * (g * g).sum(1))
+    valid = norm != 0
+    cos = torch.where(valid, dot / torch.where(valid, norm, torch.ones_like(norm)), 1.0)
+    ang = torch.arccos(cos.clamp(-1.0, 1.0))  # the toolbox keeps real(acos): same clamp
+    n = valid.flatten(1).sum(1)
+    if (n == 0).any():
+        raise ValueError("SAM is undefined: every pixel has a zero spectrum")
+    out = (ang * valid).flatten(1).sum(1) / n
+    return res(out * (180.0 / math.pi) if degrees else out)
+
+
+def ergas(fused: Array, gt: Array, ratio: int = 4):
+    """ERGAS (``ERGAS.m``): ``100 / ratio * sqrt(mean_c(MSE_c / mean(gt_c)^2))`` (dimensionless).
+
+    Divides by the ratio (the PAN/MS pixel-size ratio ``h/l`` of Wald's definition).
+    """
+    ratio = check_ratio(ratio)
+    f, g, res = pair(fused, gt)
+    check_nonzero_bands(g, "ERGAS")
+    mse = ((g - f) ** 2).mean(dim=(-2, -1))
+    mu = g.mean(dim=(-2, -1))
+    return res(100.0 / ratio * torch.sqrt((mse / mu**2).mean(1)))
+
+
+_SOBEL = torch.tensor([[1.0, 2.0, 1.0], [0.0, 0.0, 0.0], [-1.0, -2.0, -1.0]], dtype=torch.float64)
+
+
+def _sobel_magnitude(x: torch.Tensor) -> torch.Tensor:
+    """``sqrt(imfilter(I, sobel)^2 + imfilter(I, sobel')^2)`` on ``I(2:end-1, 2:end-1)``,
+    zero borders (imfilter's default), per band."""
+    inner = x[..., 1:-1, 1:-1]
+    b, c, h, w = inner.shape
+    flat = F.pad(inner.reshape(b * c, 1, h, w), (1, 1, 1, 1))
+    k = torch.stack([_SOBEL, _SOBEL.T]).unsqueeze(1).to(x)
+    g = F.conv2d(flat, k)  # conv2d is correlation, as imfilter
+    return torch.sqrt(g[:, 0] ** 2 + g[:, 1] ** 2).reshape(b, c, h, w)
+
+
+def scc(fused: Array, gt: Array):
+    """Spatial correlation coefficient, the toolbox's Sobel version (``SCC.m``).
+
+    Sobel gradient magnitudes ``F`` and ``G`` of the images without their outer pixel ring
+    (zero-padded filtering), then ``sum(F G) / sqrt(sum(F^2) sum(G^2))`` over all bands and
+    pixels (no mean removal). Not the Laplacian "SCC" of torchmetrics nor a plain Pearson r.
+    """
+    f, g, res = pair(fused, gt)
+    if min(f.shape[-2:]) < 3:
+        raise ValueError("SCC needs images of at least 3 x 3 pixels")
+    a, b = _sobel_magnitude(f), _sobel_magnitude(g)
+    num = (a * b).flatten(1).sum(1)
+    den = torch.sqrt((a * a).flatten(1).sum(1)) * torch.sqrt((b * b).flatten(1).sum(1))
+    if (den == 0).any():
+        raise ValueError("SCC is undefined for an image without any gradient (constant image)")
+    return res(num / den)
+
+
+def psnr(fused: Array, gt: Array, data_range: float):
+    """Peak signal-to-noise ratio in dB: ``10 log10(data_range^2 / MSE)``, MSE over all bands
+    and pixels. ``data_range`` is explicit: e.g. 2047 for 11-bit digital numbers, 1.0 for images
+    scaled to [0, 1]. Identical images give ``inf``."""
+    if data_range is None or not data_range > 0:
+        raise ValueError("psnr needs an explicit positive data_range (2047 for 11-bit DN, "
+                         "1023 for 10-bit, 1.0 for images scaled to [0, 1])")
+    f, g, res = pair(fused, gt)
+    mse = ((f - g) ** 2).flatten(1).mean(1)
+    return res(10.0 * torch.log10(data_range**2 / mse))
+
+
+def _box_sum(x: torch.Tensor, block: int) -> torch.Tensor:
+    """Sums over every ``block x block`` window ('valid'), separable, exact summation."""
+    b, c, h, w = x.shape
+    y = F.avg_pool2d(x.reshape(b * c, 1, h, w), (block, 1), stride=1)
+    y = F.avg_pool2d(y, (1, block), stride=1) * (block * block)
+    return y.reshape(b, c, *y.shape[-2:])
+
+
+def q_bands(f: torch.Tensor, g: torch.Tensor, block: int = 32) -> torch.Tensor:
+    """Per-band Q ``(B, C)`` of float64 batches (see :func:`q_index`)."""
+    check_block(f, block, "Q")
+    n = block * block
+    s1, s2 = _box_sum(g, block), _box_sum(f, block)
+    s11, s22, s12 = _box_sum(g * g, block), _box_sum(f * f, block), _box_sum(g * f, block)
+    mul = s1 * s2
+    sq_mul = s1 * s1 + s2 * s2
+    num = 4 * (n * s12 - mul) * mul
+    den1 = n * (s11 + s22) - sq_mul
+    den = den1 * sq_mul
+    q = torch.ones_like(den)
+    only_means = (den1 == 0) & (sq_mul != 0)
+    q = torch.where(only_means, 2 * mul / torch.where(only_means, sq_mul, 1.0), q)
+    q = torch.where(den != 0, num / torch.where(den != 0, den, 1.0), q)
+    return q.mean(dim=(-2, -1))
+
+
+def q_index(fused: Array, gt: Array, block: int = 32):
+    """Universal image quality index per band (``Q.m`` -> Wang & Bovik's ``img_qi.m``).
+
+    Sliding ``block x block`` windows ('valid', every position), per window
+    ``Q = 4 s_fg m_f m_g / ((s_f^2 + s_g^2)(m_f^2 + m_g^2))``; windows with zero variance of
+    both images get ``2 m_f m_g / (m_f^2 + m_g^2)``, windows with both means and variances zero
+    get 1 (``img_qi.m``'s special cases). Returns the mean over windows per band: ``(C,)`` for
+    one image, ``(B, C)`` for a batch (numpy or torch as the input).
+    """
+    f, g, res = pair(fused, gt)
+    out = q_bands(f, g, block)
+    if res.single:
+        out = out[0]
+    return out.cpu().numpy() if res.numpy else out
+
+
+def q_avg(fused: Array, gt: Array, block: int = 32):
+    """Mean over bands of :func:`q_index` (the toolbox's ``Q_avg``, "QAVE" in the paper)."""
+    f, g, res = pair(fused, gt)
+    return res(q_bands(f, g, block).mean(1))
+
+
+# ------------------------------------------------------------------ Q2n (hypercomplex)
+def _conj(x: torch.Tensor, dim: int) -> torch.Tensor:
+    """``[x1, -x2, ..., -xn]`` along ``dim`` (hypercomplex conjugate)."""
+    return torch.cat([x.narrow(dim, 0, 1), -x.narrow(dim, 1, x.shape[dim] - 1)], dim)
+
+
+def onion_mult(x: torch.Tensor, y: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """Cayley-Dickson product of 2^n-ons stored along ``dim`` (``onion_mult.m`` and
+    ``onion_mult2D.m``, same recursion)."""
+    n = x.shape[dim]
+    if n == 1:
+        return x * y
+    half = n // 2
+    a, b = x.narrow(dim, 0, half), _conj(x.narrow(dim, half, half), dim)
+    c, d = y.narrow(dim, 0, half), _conj(y.narrow(dim, half, half), dim)
+    if n == 2:
+        return torch.cat([a * c - d * b, a * d + c * b], dim)
+    r1 = onion_mult(a, c, dim)
+    r2 = onion_mult(d, _conj(b, dim), dim)
+    r3 = onion_mult(_conj(a, dim), d, dim)
+    r4 = onion_mult(c, b, dim)
+    return torch.cat([r1 - r2, r3 + r4], dim)
+
+
+def onions_quality(ref: torch.Tensor, fus: torch.Tensor) -> torch.Tensor:
+    """``onions_quality.m`` for many blocks at once.
+
+    Args:
+        ref, fus: ``(..., N, S, S)`` float64 blocks, N a power of 2 (reference first).
+
+    Returns:
+        ``(..., N)`` hypercomplex quality of each block.
+    """
+    n_px = ref.shape[-1] * ref.shape[-2]
+    k = n_px / (n_px - 1)
+    mean = ref.mean(dim=(-2, -1), keepdim=True)
+    std = ref.flatten(-2).std(-1, keepdim=True).unsqueeze(-1)
+    std = torch.where(std == 0, torch.finfo(torch.float64).eps, std)
+    d1 = (ref - mean) / std + 1
+    # norm_blocco's mean s decides: s == 0 -> shift only, else shift and scale (dat2 by dat1's stats)
+    d2 = torch.where(mean == 0, fus - mean + 1, (fus - mean) / std + 1)
+    d2 = _conj(d2, -3)
+    m1, m2 = d1.mean(dim=(-2, -1)), d2.mean(dim=(-2, -1))
+    mod_q1m2 = (m1**2).sum(-1)
+    mod_q2m2 = (m2**2).sum(-1)
+    mod_q1 = torch.sqrt((d1**2).sum(-3))
+    mod_q2 = torch.sqrt((d2**2).sum(-3))
+    termine2 = torch.sqrt(mod_q1m2) * torch.sqrt(mod_q2m2)
+    termine4 = torch.sqrt(mod_q1m2) ** 2 + torch.sqrt(mod_q2m2) ** 2
+    int1 = k * (mod_q1**2).mean(dim=(-2, -1))
+    int2 = k * (mod_q2**2).mean(dim=(-2, -1))
+    termine3 = int1 + int2 - k * (torch.sqrt(mod_q1m2) ** 2 + torch.sqrt(mod_q2m2) ** 2)
+    mean_bias = 2 * termine2 / termine4
+    qu = onion_mult(d1, d2, dim=-3)
+    qm = onion_mult(m1, m2, dim=-1)
+    qv = k * qu.mean(dim=(-2, -1))
+    safe = torch.where(termine3 == 0, 1.0, termine3)
+    q = (qv - k * qm) * (mean_bias * 2 / safe).unsqueeze(-1)
+    flat = torch.zeros_like(q)
+    flat[..., -1] = mean_bias
+    return torch.where((termine3 == 0).unsqueeze(-1), flat, q)
+
+
+def _mirror_pad_end(x: torch.Tensor, extra_h: int, extra_w: int) -> torch.Tensor:
+    """``q2n.m`` padding: append the last ``extra`` columns, then rows, mirrored (edge repeated)."""
+    if extra_w:
+        x = torch.cat([x, x[..., :, -extra_w:].flip(-1)], -1)
+    if extra_h:
+        x = torch.cat([x, x[..., -extra_h:, :].flip(-2)], -2)
+    return x
+
+
+def q2n_map(fused: torch.Tensor, gt: torch.Tensor, block: int = 32, shift: int = 32,
+            quantize: bool = True) -> torch.Tensor:
+    """Per-block Q2n values ``(B, rows, cols)`` for float64 batches (see :func:`q2n`)."""
+    if not 0 < shift <= block:
+        raise ValueError(f"shift must be in 1..block ({block}), got {shift}")
+    check_block(gt, block, "Q2n")
+    h, w = gt.shape[-2:]
+    steps_h, steps_w = math.ceil(h / shift), math.ceil(w / shift)
+    extra_h = (steps_h - 1) * shift + block - h
+    extra_w = (steps_w - 1) * shift + block - w
+    gt, fused = _mirror_pad_end(gt, extra_h, extra_w), _mirror_pad_end(fused, extra_h, extra_w)
+    if quantize:  # uint16(): round half away from zero, saturate to [0, 65535]
+        warn_if_normalised(gt, fused)
+        gt = torch.floor(gt.clamp(0, 65535) + 0.5).clamp(max=65535)
+        fused = torch.floor(fused.clamp(0, 65535) + 0.5).clamp(max=65535)
+    c = gt.shape[1]
+    c2 = 1 << max(0, math.ceil(math.log2(c)))
+    if c2 != c:
+        pad = (0, 0, 0, 0, 0, c2 - c)
+        gt, fused = F.pad(gt, pad), F.pad(fused, pad)
+    # blocks: (B, C, rows, cols, S, S) -> (B, rows, cols, C, S, S)
+    gb = gt.unfold(-2, block, shift).unfold(-2, block, shift).permute(0, 2, 3, 1, 4, 5)
+    fb = fused.unfold(-2, block, shift).unfold(-2, block, shift).permute(0, 2, 3, 1, 4, 5)
+    q = onions_quality(gb, fb)
+    return torch.sqrt((q**2).sum(-1))
+
+
+def q2n(fused: Array, gt: Array, block: int = 32, shift: int = 32, quantize: bool = True):
+    """Q2n (Q4 for 4 bands, Q8 for 8), the hypercomplex quality index (``q2n.m``).
+
+    The toolbox's steps: images not covered by whole blocks are extended at the bottom/right by
+    mirroring; both are cast to uint16 (``quantize=True``, the default: rounding and clipping to
+    0..65535, so the index is meant for digital numbers; for images scaled to [0, 1] this
+    destroys the data, and a warning says so: pass ``quantize=False`` to keep floats); bands are
+    zero-padded to a power of two; each ``block x block`` block (distinct blocks when
+    ``shift == block``) gets ``|Q2n|`` from ``onions_quality.m``; the index is the mean over blocks.
+    """
+    f, g, res = pair(fused, gt)
+    return res(q2n_map(f, g, block, shift, quantize).flatten(1).mean(1))

@@ -135,11 +135,9 @@ def onions_quality(dat1, dat2, size1):
         q[-1] = mean_bias
         return q
     cbm = 2 / termine3
-    # onion_mult2D, pixel by pixel
-    qu = np.zeros_like(dat1)
-    for r in range(dat1.shape[0]):
-        for c in range(dat1.shape[1]):
-            qu[r, c, :] = onion_mult(list(dat1[r, c, :]), list(dat2[r, c, :]))
+    # onion_mult2D: the same recursion with each band a 2-D array
+    qu = np.stack(onion_mult([dat1[:, :, i] for i in range(n3)],
+                             [dat2[:, :, i] for i in range(n3)]), axis=2)
     qm = onion_mult(m1, m2)
     qv = np.array([nn / (nn - 1) * mean2(qu[:, :, i]) for i in range(n3)])
     q = qv - nn / (nn - 1) * np.array(qm)
@@ -221,3 +219,33 @@ def D_lambda(i_f, i_ms, s=32, p=1):
 def hwc(x):
     """(C, H, W) -> H x W x C float64, as the MATLAB code sees images."""
     return np.moveaxis(np.asarray(x, dtype=float), 0, -1)
+
+
+# ---------------------------------------------------------------- Tools/ (for full resolution)
+CDF23_HALF = 2.0 * np.array([0.5, 0.305334091185, 0, -0.072698593239, 0, 0.021809577942, 0,
+                             -0.005192756653, 0, 0.000807762146, 0, -0.000060081482])
+CDF23 = np.concatenate([CDF23_HALF[:0:-1], CDF23_HALF])
+
+
+def interp23tap(img, ratio):
+    """interp23tap.m on H x W x C: zero insertion, then imfilter(.., 'circular') twice."""
+    from scipy.ndimage import correlate1d
+
+    for z in range(int(math.log2(ratio))):
+        r, c, b = img.shape
+        up = np.zeros((2 * r, 2 * c, b))
+        if z == 0:
+            up[1::2, 1::2, :] = img
+        else:
+            up[0::2, 0::2, :] = img
+        for ii in range(b):
+            t = correlate1d(up[:, :, ii], CDF23, axis=0, mode="wrap")
+            up[:, :, ii] = correlate1d(t, CDF23, axis=1, mode="wrap")
+        img = up
+    return img
+
+
+def MTF(img, kernels):
+    """MTF.m: imfilter(band, h, 'replicate') per band, direct (no FFT); kernels (C, N, N)."""
+    return np.stack([correlate(img[:, :, i], kernels[i], mode="nearest")
+                     for i in range(img.shape[2])], axis=2)

@@ -137,6 +137,22 @@ def pan_mtf_kernel(sensor: str | Sensor, ratio: int = 4, size: int = 41) -> np.n
     return mtf_kernel(get_sensor(sensor).pan_gnyq, ratio, size)[None]
 
 
+def _fft_size(n: int) -> int:
+    """Smallest 2^a 3^b 5^c >= n (sizes the FFT handles fastest)."""
+    best = 1 << (n - 1).bit_length()
+    f5 = 1
+    while f5 < best:
+        f3 = f5
+        while f3 < best:
+            m = f3
+            while m < n:
+                m *= 2
+            best = min(best, m)
+            f3 *= 3
+        f5 *= 5
+    return best
+
+
 def mtf_filter(img: Array, kernels: Array) -> Array:
     """Filter each band with its kernel, replicate borders (``imfilter(.., 'replicate')``).
 
@@ -169,7 +185,7 @@ def mtf_filter(img: Array, kernels: Array) -> Array:
     # Band by band bounds the FFT buffers to one band of the batch at a time.
     for ci in range(c):
         xp = F.pad(x[:, ci:ci + 1], (p, p, p, p), mode="replicate")[:, 0]
-        shape = xp.shape[-2:]
+        shape = tuple(_fft_size(s) for s in xp.shape[-2:])  # no wrap-around: size >= padded
         kf = torch.flip(k[ci], dims=(0, 1))
         spec = torch.fft.rfft2(xp, s=shape) * torch.fft.rfft2(kf, s=shape)
         full = torch.fft.irfft2(spec, s=shape)
@@ -178,7 +194,7 @@ def mtf_filter(img: Array, kernels: Array) -> Array:
 
 
 # --------------------------------------------------------------------------- interpolation
-def _upsample2_axis(x: torch.Tensor, dim: int, first: bool, odd_taps: torch.Tensor
+def _upsample2_axis(x: torch.Tensor, dim: int, first: bool, odd_taps: list[float]
                     ) -> torch.Tensor:
     """One dyadic step of ``interp23tap.m`` along ``dim`` (-2 or -1), in polyphase form.
 
@@ -189,17 +205,26 @@ def _upsample2_axis(x: torch.Tensor, dim: int, first: bool, odd_taps: torch.Tens
     same numbers without multiplying the inserted zeros.
     """
     n = x.shape[dim]
-    half = odd_taps.numel()  # 6 taps c[1], c[3], ..., c[11]
+    half = len(odd_taps)  # 6 taps c[1], c[3], ..., c[11]
     idx = torch.arange(-(half - 1), n + half, device=x.device) % n
     xp = x.index_select(dim, idx)  # xp[k] = x[k - (half-1)]
     mid = None
-    for j in range(half):
-        left = xp.narrow(dim, half - 1 - j, n)   # x[i - j]
-        right = xp.narrow(dim, half + j, n)      # x[i + 1 + j]
-        term = odd_taps[j] * (left + right)
-        mid = term if mid is None else mid + term
-    out = torch.stack([x, mid], dim=dim).flatten(dim - 1, dim)  # x0, mid0, x1, mid1, ...
-    return torch.roll(out, 1, dims=dim) if first else out
+    for j, c in enumerate(odd_taps):
+        pair = torch.add(xp.narrow(dim, half - 1 - j, n), xp.narrow(dim, half + j, n))  # x[i-j] + x[i+1+j]
+        mid = pair.mul_(c) if mid is None else mid.add_(pair, alpha=c)
+    shape = list(x.shape)
+    shape[dim] = 2 * n
+    out = x.new_empty(shape)
+    if first:   # x[i] -> 2i+1, mid[i] -> 2i+2 (mid[n-1] wraps to 0)
+        out.narrow(dim, 1, 2 * n - 1)[(slice(None),) * (out.ndim + dim) + (slice(None, None, 2),)] = x
+        out.narrow(dim, 2, 2 * n - 2)[(slice(None),) * (out.ndim + dim) + (slice(None, None, 2),)] = \
+            mid.narrow(dim, 0, n - 1)
+        out.narrow(dim, 0, 1).copy_(mid.narrow(dim, n - 1, 1))
+    else:       # x[i] -> 2i, mid[i] -> 2i+1
+        sl = (slice(None),) * (out.ndim + dim)
+        out[sl + (slice(0, None, 2),)] = x
+        out[sl + (slice(1, None, 2),)] = mid
+    return out
 
 
 def interp23tap(ms: Array, ratio: int = 4) -> Array:
@@ -220,7 +245,7 @@ def interp23tap(ms: Array, ratio: int = 4) -> Array:
     if ratio & (ratio - 1):
         raise ValueError(f"interp23tap needs a power-of-2 ratio (2, 4, 8, ...), got {ratio}")
     x, restore = as_batch(ms, "ms")
-    odd_taps = torch.as_tensor(_CDF23_HALF[1::2], dtype=x.dtype, device=x.device)
+    odd_taps = [float(c) for c in _CDF23_HALF[1::2]]
     for step in range(int(math.log2(ratio))):
         x = _upsample2_axis(x, -2, step == 0, odd_taps)
         x = _upsample2_axis(x, -1, step == 0, odd_taps)

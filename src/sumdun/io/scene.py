@@ -1,7 +1,7 @@
 """The in-memory scene pair every reader returns."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -64,6 +64,47 @@ class ScenePair:
         if self.pan_nodata is None:
             return np.ones(self.pan.shape[1:], bool)
         return self.pan[0] != self.pan_nodata
+
+    def crop(self, row: int, col: int, height: int, width: int) -> "ScenePair":
+        """The pair restricted to MS rows ``row:row+height`` and columns ``col:col+width`` (and
+        the PAN pixels under them); geotransforms follow."""
+        if row < 0 or col < 0 or row + height > self.ms.shape[1] or col + width > self.ms.shape[2] \
+                or height < 1 or width < 1:
+            raise ValueError(f"crop ({row}, {col}, {height}, {width}) is outside the MS image "
+                             f"{self.ms.shape[1]} x {self.ms.shape[2]}")
+        r = self.ratio
+        ms_t = pan_t = None
+        if self.ms_transform is not None:
+            ms_t = self.ms_transform * self.ms_transform.translation(col, row)
+            pan_t = self.pan_transform * self.pan_transform.translation(col * r, row * r)
+        meta = {k: v for k, v in self.meta.items() if k != "gt"}
+        meta["crop"] = (row, col, height, width)
+        return replace(self, ms=self.ms[:, row:row + height, col:col + width],
+                       pan=self.pan[:, row * r:(row + height) * r, col * r:(col + width) * r],
+                       ms_transform=ms_t, pan_transform=pan_t, meta=meta)
+
+    def valid_core(self, multiple: int = 1) -> "ScenePair":
+        """Shrink the pair from its edges until no MS or PAN pixel is nodata, then to a size that
+        is a multiple of ``multiple`` MS pixels (centred). For scenes whose nodata is a border."""
+        r = self.ratio
+        ok = self.ms_valid & self.pan_valid.reshape(self.ms.shape[1], r, self.ms.shape[2], r
+                                                    ).all(axis=(1, 3))
+        top, left, bottom, right = 0, 0, ok.shape[0], ok.shape[1]
+        while top < bottom and left < right:
+            core = ok[top:bottom, left:right]
+            if core.all():
+                break
+            bad = [(~core[0]).sum(), (~core[-1]).sum(), (~core[:, 0]).sum(), (~core[:, -1]).sum()]
+            k = int(np.argmax(bad))
+            top, bottom, left, right = (top + (k == 0), bottom - (k == 1), left + (k == 2),
+                                        right - (k == 3))
+        h = (bottom - top) // multiple * multiple
+        w = (right - left) // multiple * multiple
+        if h < multiple or w < multiple:
+            raise ValueError("the scene has no nodata-free core of the requested size")
+        top += (bottom - top - h) // 2
+        left += (right - left - w) // 2
+        return self.crop(top, left, h, w)
 
     def describe(self) -> str:
         """One line for logs: sensor, sizes, nodata share."""

@@ -16,7 +16,8 @@ from ..sensors import Sensor, get_sensor
 from ._common import check_multiple, check_ratio, f64
 from .reduced import q2n_map
 
-__all__ = ["d_lambda_k", "d_s", "hqnr", "d_lambda", "qnr", "block_uqi"]
+__all__ = ["d_lambda_k", "d_s", "hqnr", "full_resolution_indices", "d_lambda", "qnr",
+           "block_uqi"]
 
 
 def _inputs(fused, ms, pan=None, ratio=4):
@@ -38,17 +39,23 @@ def _inputs(fused, ms, pan=None, ratio=4):
     return f, m, p, res, ratio
 
 
+def _block_sums(x: torch.Tensor, block: int, dims=(3, 5)) -> torch.Tensor:
+    b, c, h, w = x.shape
+    return x.reshape(b, c, h // block, block, w // block, block).sum(dims)
+
+
 def block_uqi(x: torch.Tensor, y: torch.Tensor, block: int) -> torch.Tensor:
     """Q of each distinct ``block x block`` block (``blockproc`` + ``uqi`` of ``D_s.m``):
-    ``4 cov(x,y) m_x m_y / ((var x + var y)(m_x^2 + m_y^2))``. ``(B, C, H, W) -> (B, C, r, c)``.
-    Raises when a block of both images is constant (the toolbox would give NaN)."""
-    xb = x.unfold(-2, block, block).unfold(-2, block, block).flatten(-2)
-    yb = y.unfold(-2, block, block).unfold(-2, block, block).flatten(-2)
-    mx, my = xb.mean(-1), yb.mean(-1)
-    n = xb.shape[-1]
-    dx, dy = xb - mx.unsqueeze(-1), yb - my.unsqueeze(-1)
-    cxy = (dx * dy).sum(-1) / (n - 1)
-    vxy = ((dx * dx).sum(-1) + (dy * dy).sum(-1)) / (n - 1)
+    ``4 cov(x,y) m_x m_y / ((var x + var y)(m_x^2 + m_y^2))``, ``(B, C, H, W) -> (B, C, r, c)``;
+    ``y`` may have one band (broadcast). Computed from raw block sums (exact for integer digital
+    numbers). Raises when a block of both images is constant (the toolbox would give NaN)."""
+    n = block * block
+    sx, sy = _block_sums(x, block), _block_sums(y, block)
+    sxx, syy = _block_sums(x * x, block), _block_sums(y * y, block)
+    sxy = _block_sums(x * y, block)
+    mx, my = sx / n, sy / n
+    cxy = (n * sxy - sx * sy) / (n * (n - 1))
+    vxy = (n * sxx - sx * sx + n * syy - sy * sy) / (n * (n - 1))
     den = vxy * (mx**2 + my**2)
     if (den == 0).any():
         raise ValueError("a block where both images are constant (a nodata area?) makes the Q "
@@ -68,14 +75,17 @@ def d_lambda_k(fused: Array, ms: Array, sensor: str | Sensor, ratio: int = 4, bl
     """
     f, m, _, res, ratio = _inputs(fused, ms, None, ratio)
     s = get_sensor(sensor)
-    lp = mtf_filter(f, mtf_kernels(s, ratio, n_bands=f.shape[1]))
     if decimate:
-        ref, test = m, _decimate(lp, ratio)
-        check_multiple(ref, block, "D_lambda_K (decimated)")
-    else:
-        check_multiple(f, block, "D_lambda_K")
-        ref, test = interp23tap(m, ratio), lp
-    return res(1.0 - q2n_map(test, ref, block, block, quantize).flatten(1).mean(1))
+        lp = mtf_filter(f, mtf_kernels(s, ratio, n_bands=f.shape[1]))
+        check_multiple(m, block, "D_lambda_K (decimated)")
+        return res(1.0 - q2n_map(_decimate(lp, ratio), m, block, block, quantize).flatten(1).mean(1))
+    check_multiple(f, block, "D_lambda_K")
+    return res(_d_lambda_k(f, interp23tap(m, ratio), s, ratio, block, quantize))
+
+
+def _d_lambda_k(f, msexp, sensor: Sensor, ratio, block, quantize) -> torch.Tensor:
+    lp = mtf_filter(f, mtf_kernels(sensor, ratio, n_bands=f.shape[1]))
+    return 1.0 - q2n_map(lp, msexp, block, block, quantize).flatten(1).mean(1)
 
 
 def d_s(fused: Array, ms: Array, pan: Array, ratio: int = 4, block: int = 32, q: float = 1.0):
@@ -88,19 +98,31 @@ def d_s(fused: Array, ms: Array, pan: Array, ratio: int = 4, block: int = 32, q:
     """
     f, m, p, res, ratio = _inputs(fused, ms, pan, ratio)
     check_multiple(f, block, "D_s")
-    msexp = interp23tap(m, ratio)
+    return res(_d_s(f, interp23tap(m, ratio), p, ratio, block, q))
+
+
+def _d_s(f, msexp, p, ratio, block, q) -> torch.Tensor:
     pan_lp = interp23tap(imresize(p, 1.0 / ratio), ratio)
-    q_high = block_uqi(f, p.expand_as(f), block).mean(dim=(-2, -1))
-    q_low = block_uqi(msexp, pan_lp.expand_as(msexp), block).mean(dim=(-2, -1))
-    return res(((q_high - q_low).abs() ** q).mean(1) ** (1.0 / q))
+    q_high = block_uqi(f, p, block).mean(dim=(-2, -1))
+    q_low = block_uqi(msexp, pan_lp, block).mean(dim=(-2, -1))
+    return ((q_high - q_low).abs() ** q).mean(1) ** (1.0 / q)
 
 
 def hqnr(fused: Array, ms: Array, pan: Array, sensor: str | Sensor, ratio: int = 4,
          block: int = 32):
     """Hybrid QNR (``HQNR.m``): ``(1 - D_lambda^K) (1 - D_S)``, in [0, 1], 1 is best."""
-    dl = d_lambda_k(fused, ms, sensor, ratio, block)
-    ds = d_s(fused, ms, pan, ratio, block)
-    return (1 - dl) * (1 - ds)
+    return full_resolution_indices(fused, ms, pan, sensor, ratio, block)[2]
+
+
+def full_resolution_indices(fused: Array, ms: Array, pan: Array, sensor: str | Sensor,
+                            ratio: int = 4, block: int = 32):
+    """``(D_lambda^K, D_S, HQNR)`` sharing the 23-tap expansion of the MS between the two."""
+    f, m, p, res, ratio = _inputs(fused, ms, pan, ratio)
+    check_multiple(f, block, "HQNR")
+    msexp = interp23tap(m, ratio)
+    dl = _d_lambda_k(f, msexp, get_sensor(sensor), ratio, block, True)
+    ds = _d_s(f, msexp, p, ratio, block, 1.0)
+    return res(dl), res(ds), res((1 - dl) * (1 - ds))
 
 
 def d_lambda(fused: Array, ms: Array, ratio: int = 4, block: int = 32, p: float = 1.0):

@@ -6,7 +6,7 @@ import torch
 from .._tensor import Array
 from ..sensors import Sensor
 from ._common import check_ratio, cut_border, pair
-from .full import d_lambda_k, d_s
+from .full import full_resolution_indices
 from .reduced import ergas, psnr, q2n, q_avg, sam, scc
 
 __all__ = ["reduced_resolution", "full_resolution", "REDUCED_KEYS", "FULL_KEYS"]
@@ -60,6 +60,5 @@ def full_resolution(fused: Array, ms: Array, pan: Array, sensor: str | Sensor,
                     ratio: int = 4, block: int = 32) -> dict:
     """Full-resolution indices (``indexes_evaluation_FS.m`` with HQNR):
     ``{"D_lambda": D_lambda^K, "D_S": D_S, "HQNR": (1 - D_lambda)(1 - D_S)}``."""
-    dl = d_lambda_k(fused, ms, sensor, ratio, block)
-    ds = d_s(fused, ms, pan, ratio, block)
-    return {"D_lambda": dl, "D_S": ds, "HQNR": (1 - dl) * (1 - ds)}
+    dl, ds, h = full_resolution_indices(fused, ms, pan, sensor, ratio, block)
+    return {"D_lambda": dl, "D_S": ds, "HQNR": h}

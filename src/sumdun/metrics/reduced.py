@@ -7,6 +7,7 @@ and return a float for a single image or one value per image for a batch. Source
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
@@ -167,8 +168,28 @@ def onion_mult(x: torch.Tensor, y: torch.Tensor, dim: int = -1) -> torch.Tensor:
     return torch.cat([r1 - r2, r3 + r4], dim)
 
 
+@lru_cache(maxsize=8)
+def _structure_constants(n: int) -> torch.Tensor:
+    """``T[k, i, j] = onion_mult(e_i, e_j)[k]``: the product as a bilinear map, ``(n, n, n)``."""
+    eye = torch.eye(n, dtype=torch.float64)
+    prod = onion_mult(eye[:, None, :].expand(n, n, n), eye[None, :, :].expand(n, n, n), dim=-1)
+    return prod.permute(2, 0, 1).contiguous()
+
+
 def onions_quality(ref: torch.Tensor, fus: torch.Tensor) -> torch.Tensor:
     """``onions_quality.m`` for many blocks at once.
+
+    The toolbox normalises each reference band by its block mean ``s`` and std ``t``
+    (``norm_blocco.m``; the fused band by the same ``s``, and by ``t`` unless ``s == 0``),
+    conjugates the fused 2^n-on ``dat2``, and returns
+    ``(k mean(dat1 x dat2) - k mean(dat1) x mean(dat2)) * mean_bias * 2 / termine3`` with
+    ``k = P/(P-1)``, ``termine3 = k sum_i (var dat1_i + var dat2_i)`` and the special case
+    ``termine3 == 0`` (every band of both blocks constant: ``q = [0, ..., 0, mean_bias]``).
+    The hypercomplex product ``x`` is bilinear, so the first factor equals the structure
+    constants contracted with the blocks' band covariances ``cov(ref_i, fus_j) / (t_i u_j)``.
+    Everything comes from one batched Gram matrix of ``[ref; fus; 1]`` per block (raw sums,
+    exact for integer digital numbers), not from per-pixel products: the toolbox's numbers up
+    to float rounding (~1e-15), and the constant-block case decided exactly.
 
     Args:
         ref, fus: ``(..., N, S, S)`` float64 blocks, N a power of 2 (reference first).
@@ -176,34 +197,44 @@ def onions_quality(ref: torch.Tensor, fus: torch.Tensor) -> torch.Tensor:
     Returns:
         ``(..., N)`` hypercomplex quality of each block.
     """
-    n_px = ref.shape[-1] * ref.shape[-2]
-    k = n_px / (n_px - 1)
-    mean = ref.mean(dim=(-2, -1), keepdim=True)
-    std = ref.flatten(-2).std(-1, keepdim=True).unsqueeze(-1)
-    std = torch.where(std == 0, torch.finfo(torch.float64).eps, std)
-    d1 = (ref - mean) / std + 1
-    # norm_blocco's mean s decides: s == 0 -> shift only, else shift and scale (dat2 by dat1's stats)
-    d2 = torch.where(mean == 0, fus - mean + 1, (fus - mean) / std + 1)
-    d2 = _conj(d2, -3)
-    m1, m2 = d1.mean(dim=(-2, -1)), d2.mean(dim=(-2, -1))
-    mod_q1m2 = (m1**2).sum(-1)
-    mod_q2m2 = (m2**2).sum(-1)
-    mod_q1 = torch.sqrt((d1**2).sum(-3))
-    mod_q2 = torch.sqrt((d2**2).sum(-3))
-    termine2 = torch.sqrt(mod_q1m2) * torch.sqrt(mod_q2m2)
-    termine4 = torch.sqrt(mod_q1m2) ** 2 + torch.sqrt(mod_q2m2) ** 2
-    int1 = k * (mod_q1**2).mean(dim=(-2, -1))
-    int2 = k * (mod_q2**2).mean(dim=(-2, -1))
-    termine3 = int1 + int2 - k * (torch.sqrt(mod_q1m2) ** 2 + torch.sqrt(mod_q2m2) ** 2)
+    x = torch.cat([ref.flatten(-2), fus.flatten(-2),
+                   torch.ones_like(ref[..., :1, :, :]).flatten(-2)], dim=-2)  # (..., 2N+1, P)
+    return _onions_quality_stacked(x)
+
+
+def _onions_quality_stacked(x: torch.Tensor) -> torch.Tensor:
+    """:func:`onions_quality` of blocks stacked as ``[ref; fus; 1]``: ``(..., 2N+1, P)``."""
+    n = (x.shape[-2] - 1) // 2
+    p = x.shape[-1]
+    k = p / (p - 1)
+    g = torch.matmul(x, x.transpose(-1, -2))
+    sr, sf = g[..., :n, 2 * n], g[..., n:2 * n, 2 * n]
+    srr = torch.diagonal(g[..., :n, :n], dim1=-2, dim2=-1)
+    sff = torch.diagonal(g[..., n:2 * n, n:2 * n], dim1=-2, dim2=-1)
+    srf = g[..., :n, n:2 * n]
+    var_r = (p * srr - sr * sr).clamp(min=0) / p**2       # population variances
+    var_f = (p * sff - sf * sf).clamp(min=0) / p**2
+    cov = (p * srf - sr.unsqueeze(-1) * sf.unsqueeze(-2)) / p**2
+    s = sr / p
+    t = torch.sqrt(var_r * p / (p - 1))                      # std2 (N-1)
+    t = torch.where(t == 0, torch.finfo(torch.float64).eps, t)
+    u = torch.where(s == 0, 1.0, t)                          # fused scale: none when s == 0
+    sign = torch.ones(n, dtype=x.dtype, device=x.device)
+    sign[1:] = -1                                            # conjugation of dat2
+    m2 = sign * ((sf / p - s) / u + 1)                       # block means of dat2 (dat1's are 1)
+    q2m2 = (m2 * m2).sum(-1)
+    termine2 = math.sqrt(n) * torch.sqrt(q2m2)
+    termine4 = n + q2m2
     mean_bias = 2 * termine2 / termine4
-    qu = onion_mult(d1, d2, dim=-3)
-    qm = onion_mult(m1, m2, dim=-1)
-    qv = k * qu.mean(dim=(-2, -1))
-    safe = torch.where(termine3 == 0, 1.0, termine3)
-    q = (qv - k * qm) * (mean_bias * 2 / safe).unsqueeze(-1)
+    constant = ((var_r == 0) & (var_f == 0)).all(-1)
+    termine3 = torch.where(constant, 0.0, k * (var_r / t**2 + var_f / u**2).sum(-1))
+    ccov = cov / (t.unsqueeze(-1) * u.unsqueeze(-2)) * sign  # cov(dat1_i, dat2_j)
+    qv = k * torch.einsum("kij,...ij->...k", _structure_constants(n).to(ccov), ccov)
+    safe = torch.where(constant, 1.0, termine3)
+    q = qv * (mean_bias * 2 / safe).unsqueeze(-1)
     flat = torch.zeros_like(q)
     flat[..., -1] = mean_bias
-    return torch.where((termine3 == 0).unsqueeze(-1), flat, q)
+    return torch.where(constant.unsqueeze(-1), flat, q)
 
 
 def _mirror_pad_end(x: torch.Tensor, extra_h: int, extra_w: int) -> torch.Tensor:
@@ -226,19 +257,24 @@ def q2n_map(fused: torch.Tensor, gt: torch.Tensor, block: int = 32, shift: int =
     extra_h = (steps_h - 1) * shift + block - h
     extra_w = (steps_w - 1) * shift + block - w
     gt, fused = _mirror_pad_end(gt, extra_h, extra_w), _mirror_pad_end(fused, extra_h, extra_w)
+    c = gt.shape[1]
+    c2 = 1 << max(0, math.ceil(math.log2(c)))  # bands zero-padded to a power of two
+    b = gt.shape[0]
+    rows = (gt.shape[-2] - block) // shift + 1
+    cols = (gt.shape[-1] - block) // shift + 1
+    # one buffer of blocks [gt; fused; 1]: (B, rows, cols, 2*c2 + 1, S, S), one copy per image
+    x = gt.new_empty(b, rows, cols, 2 * c2 + 1, block, block)
+    x[..., c:c2, :, :] = 0.0
+    x[..., c2 + c:2 * c2, :, :] = 0.0
+    x[..., :c, :, :] = gt.unfold(-2, block, shift).unfold(-2, block, shift).permute(0, 2, 3, 1, 4, 5)
+    x[..., c2:c2 + c, :, :] = fused.unfold(-2, block, shift).unfold(-2, block, shift).permute(
+        0, 2, 3, 1, 4, 5)
+    x[..., 2 * c2, :, :] = 1.0
     if quantize:  # uint16(): round half away from zero, saturate to [0, 65535]
         warn_if_normalised(gt, fused)
-        gt = torch.floor(gt.clamp(0, 65535) + 0.5).clamp(max=65535)
-        fused = torch.floor(fused.clamp(0, 65535) + 0.5).clamp(max=65535)
-    c = gt.shape[1]
-    c2 = 1 << max(0, math.ceil(math.log2(c)))
-    if c2 != c:
-        pad = (0, 0, 0, 0, 0, c2 - c)
-        gt, fused = F.pad(gt, pad), F.pad(fused, pad)
-    # blocks: (B, C, rows, cols, S, S) -> (B, rows, cols, C, S, S)
-    gb = gt.unfold(-2, block, shift).unfold(-2, block, shift).permute(0, 2, 3, 1, 4, 5)
-    fb = fused.unfold(-2, block, shift).unfold(-2, block, shift).permute(0, 2, 3, 1, 4, 5)
-    q = onions_quality(gb, fb)
+        data = x[..., :2 * c2, :, :]
+        data.clamp_(0, 65535).add_(0.5).floor_()
+    q = _onions_quality_stacked(x.flatten(-2))
     return torch.sqrt((q**2).sum(-1))
 
 

@@ -1,0 +1,88 @@
+"""One registry for every fusion method, classical or neural: ``fuse(ms, pan, method=...)``."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ._tensor import Array, as_batch
+from .sensors import Sensor, sensor_for_bands
+
+__all__ = ["FusionMethod", "register", "list_methods", "get_method", "fuse"]
+
+
+@dataclass(frozen=True)
+class FusionMethod:
+    """A registered method: ``fn(ms, pan, sensor, ratio, **options) -> fused``, all float64
+    tensors ``(B, C, h, w)``, ``(B, 1, H, W)`` -> ``(B, C, H, W)``."""
+
+    name: str
+    description: str
+    fn: Callable[..., torch.Tensor]
+    family: str = "classical"
+
+
+_REGISTRY: dict[str, FusionMethod] = {}
+
+
+def register(name: str, description: str, family: str = "classical"):
+    """Decorator adding a method to the registry under ``name`` (lower case)."""
+    def wrap(fn):
+        _REGISTRY[name.lower()] = FusionMethod(name.lower(), description, fn, family)
+        return fn
+    return wrap
+
+
+def _load_builtin() -> None:
+    from . import classical  # noqa: F401  (registers on import)
+
+
+def list_methods() -> dict[str, str]:
+    """``{name: one-line description}`` of every registered method."""
+    _load_builtin()
+    return {k: m.description for k, m in sorted(_REGISTRY.items())}
+
+
+def get_method(name: str) -> FusionMethod:
+    _load_builtin()
+    key = name.lower().replace("_", "-")
+    if key not in _REGISTRY:
+        raise KeyError(f"unknown fusion method {name!r}; available: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[key]
+
+
+def fuse(ms: Array, pan: Array, method: str = "exp", sensor: str | Sensor | None = None,
+         ratio: int = 4, **options) -> Array:
+    """Pansharpen ``ms`` with ``pan``.
+
+    Args:
+        ms: ``(C, h, w)`` or ``(B, C, h, w)`` multispectral image (digital numbers or any scale).
+        pan: ``(1, ratio*h, ratio*w)`` or ``(B, 1, ratio*h, ratio*w)``, same scale.
+        method: a name from :func:`list_methods`.
+        sensor: sensor name (MTF gains for MTF-based methods); generic when None.
+        ratio: PAN/MS scale ratio.
+        **options: method options (toolbox defaults otherwise).
+
+    Returns:
+        ``(C, H, W)`` or ``(B, C, H, W)`` float, in the input's kind (numpy/torch) and scale.
+    """
+    m = get_method(method)
+    x, restore = as_batch(ms, "ms", float_dtype=torch.float64)
+    p, _ = as_batch(pan, "pan", float_dtype=torch.float64)
+    p = p.to(x.device)
+    if isinstance(ratio, bool) or not isinstance(ratio, (int, np.integer)) or ratio < 2:
+        raise ValueError(f"ratio must be an integer >= 2, got {ratio!r}")
+    if p.shape[1] != 1:
+        raise ValueError(f"pan must have one band, got {p.shape[1]}")
+    if p.shape[0] != x.shape[0] or tuple(p.shape[-2:]) != (x.shape[-2] * ratio,
+                                                          x.shape[-1] * ratio):
+        raise ValueError(f"pan {tuple(p.shape)} must be {ratio}x the size of ms "
+                         f"{tuple(x.shape)} (same batch size); crop or resample the inputs")
+    for name, t in (("ms", x), ("pan", p)):
+        if not torch.isfinite(t).all():
+            raise ValueError(f"{name} contains NaN or inf; fill or mask those pixels first")
+    s = sensor_for_bands(sensor, x.shape[1])
+    out = m.fn(x, p, s, ratio, **options)
+    return restore(out)

@@ -49,7 +49,7 @@ def degrade_files(ms_path: str | os.PathLike, pan_path: str | os.PathLike,
     pan_ok = block_all(pair.pan_valid[: h * ratio, : w * ratio], ratio)
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
-    lr_transform = pair.ms_transform * pair.ms_transform.scale(ratio, ratio)
+    lr_transform = pair.ms_transform @ pair.ms_transform.scale(ratio, ratio)
     files = []
     for name, arr, ok, nodata, transform in (
         ("ms_lr.tif", ms_lr, ms_ok, pair.ms_nodata, lr_transform),

@@ -75,8 +75,8 @@ class ScenePair:
         r = self.ratio
         ms_t = pan_t = None
         if self.ms_transform is not None:
-            ms_t = self.ms_transform * self.ms_transform.translation(col, row)
-            pan_t = self.pan_transform * self.pan_transform.translation(col * r, row * r)
+            ms_t = self.ms_transform @ self.ms_transform.translation(col, row)
+            pan_t = self.pan_transform @ self.pan_transform.translation(col * r, row * r)
         meta = {k: v for k, v in self.meta.items() if k != "gt"}
         meta["crop"] = (row, col, height, width)
         return replace(self, ms=self.ms[:, row:row + height, col:col + width],

@@ -27,6 +27,12 @@ def test_console_script_runs():
     assert r.returncode == 0 and "WorldView-3" in r.stdout
 
 
+def test_methods_command(capsys):
+    assert main(["methods"]) == 0
+    out = capsys.readouterr().out
+    assert "bt-h" in out and "mtf-glp-hpm" in out and "23-tap" in out
+
+
 def test_sensors_table_and_json(capsys):
     assert main(["sensors"]) == 0
     out = capsys.readouterr().out

@@ -14,6 +14,7 @@ from synthetic import scene
 def test_registry_lists_methods_with_descriptions():
     methods = list_methods()
     assert "exp" in methods and "23-tap" in methods["exp"]
+    assert {"bt-h", "mtf-glp", "mtf-glp-hpm"} <= set(methods)
 
 
 def test_exp_is_interp23tap_in_the_input_kind():
@@ -60,10 +61,10 @@ def test_valid_core_and_crop_keep_georeferencing():
 
 def test_demo_writes_geotiff_png_and_metrics(tmp_path):
     rasterio = pytest.importorskip("rasterio")
-    from sumdun.demo import run_demo
+    from sumdun.demo import DEMO_METHODS, run_demo
 
     out = run_demo(tmp_path, sample="wv2", quicklook_px=256)
-    tif = tmp_path / "wv2_exp.tif"
+    tif = tmp_path / "wv2_bt-h.tif"
     with rasterio.open(tif) as ds:
         assert ds.count == 8 and ds.dtypes[0] == "uint16" and ds.crs.to_epsg() == 32613
         assert ds.res == (0.5, 0.5) and ds.nodata == 0
@@ -73,11 +74,14 @@ def test_demo_writes_geotiff_png_and_metrics(tmp_path):
     png = (tmp_path / "wv2_quicklook.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     w, h = struct.unpack(">II", png[16:24])
-    assert (w, h) == (3 * 256 + 2 * 8, 256)
-    rows = json.loads((tmp_path / "metrics.json").read_text())["rows"]
-    exp = rows[0]
-    assert exp["method"] == "exp"
-    assert 0.5 < exp["Q2n"] < 1 and 0 < exp["SAM"] < 10 and 0 < exp["D_S"] < 0.5
-    assert exp["HQNR"] == pytest.approx((1 - exp["D_lambda"]) * (1 - exp["D_S"]))
+    rows = {r["method"]: r for r in json.loads((tmp_path / "metrics.json").read_text())["rows"]}
+    assert list(rows) == list(DEMO_METHODS)
+    n_panels = len(rows) + 2  # MS, each method, PAN
+    assert (w, h) == (n_panels * 256 + (n_panels - 1) * 8, 256)
+    for r in rows.values():
+        assert 0.5 < r["Q2n"] < 1 and 0 < r["SAM"] < 10 and 0 < r["D_S"] < 0.5
+        assert r["HQNR"] == pytest.approx((1 - r["D_lambda"]) * (1 - r["D_S"]))
+    # PAN detail makes the pansharpened images better than the interpolated MS at reduced res.
+    assert rows["bt-h"]["Q2n"] > rows["exp"]["Q2n"] and rows["mtf-glp-hpm"]["Q2n"] > rows["exp"]["Q2n"]
     assert "| exp |" in (tmp_path / "metrics.md").read_text()
     assert out["png"].name == "wv2_quicklook.png"

@@ -45,6 +45,16 @@ def _cmd_samples(args) -> int:
     return 0
 
 
+def _cmd_methods(args) -> int:
+    from .fusion import list_methods
+
+    methods = list_methods()
+    width = max(map(len, methods))
+    for name, desc in methods.items():
+        print(f"{name.ljust(width)}  {desc}")
+    return 0
+
+
 def _cmd_degrade(args) -> int:
     from .wald_files import degrade_files
 
@@ -76,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("samples", help="list the dgsamples scenes found on this machine")
     s.set_defaults(func=_cmd_samples)
+
+    s = sub.add_parser("methods", help="list the fusion methods of the registry")
+    s.set_defaults(func=_cmd_methods)
 
     s = sub.add_parser("degrade", help="Wald-degrade an MS + PAN GeoTIFF pair (reduced-"
                        "resolution pair for training and evaluation)")

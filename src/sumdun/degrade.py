@@ -36,7 +36,7 @@ from .sensors import Sensor, get_sensor
 
 __all__ = [
     "kaiser_window", "fspecial_gaussian", "fsamp2", "fwind1", "mtf_kernel", "mtf_kernels",
-    "pan_mtf_kernel", "mtf_filter", "interp23tap", "imresize", "decimate", "wald",
+    "pan_mtf_kernel", "lp_gauss_kernel", "mtf_filter", "interp23tap", "imresize", "decimate", "wald",
     "CDF23",
 ]
 
@@ -90,9 +90,9 @@ def fwind1(hd: np.ndarray, win: np.ndarray) -> np.ndarray:
 
 # --------------------------------------------------------------------------- MTF kernels
 @lru_cache(maxsize=256)
-def _mtf_kernel_cached(gnyq: float, ratio: int, size: int) -> np.ndarray:
+def _mtf_kernel_cached(gnyq: float, ratio: int, size: int, spread: int) -> np.ndarray:
     fcut = 1.0 / ratio
-    alpha = math.sqrt(((size - 1) * (fcut / 2.0)) ** 2 / (-2.0 * math.log(gnyq)))
+    alpha = math.sqrt((spread * (fcut / 2.0)) ** 2 / (-2.0 * math.log(gnyq)))
     h = fspecial_gaussian(size, alpha)
     h = fwind1(h / h.max(), kaiser_window(size))
     h = np.real(h)
@@ -117,7 +117,15 @@ def mtf_kernel(gnyq: float, ratio: int = 4, size: int = 41) -> np.ndarray:
     _check_ratio(ratio)
     if size < 3 or size % 2 == 0:
         raise ValueError(f"kernel size must be an odd integer >= 3, got {size}")
-    return _mtf_kernel_cached(float(gnyq), int(ratio), int(size))
+    return _mtf_kernel_cached(float(gnyq), int(ratio), int(size), int(size) - 1)
+
+
+def lp_gauss_kernel(ratio: int = 4, size: int = 41, gnyq: float = 0.3) -> np.ndarray:
+    """The kernel of the toolbox's ``LPfilterGauss.m`` (gain 0.3 at Nyquist). It differs from
+    :func:`mtf_kernel` only by ``alpha = sqrt((N fcut/2)^2 / (-2 ln GNyq))`` with N, not N-1
+    (as the toolbox file has it)."""
+    _check_ratio(ratio)
+    return _mtf_kernel_cached(float(gnyq), int(ratio), int(size), int(size))
 
 
 def mtf_kernels(sensor: str | Sensor, ratio: int = 4, size: int = 41,

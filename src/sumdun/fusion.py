@@ -83,6 +83,12 @@ def fuse(ms: Array, pan: Array, method: str = "exp", sensor: str | Sensor | None
     for name, t in (("ms", x), ("pan", p)):
         if not torch.isfinite(t).all():
             raise ValueError(f"{name} contains NaN or inf; fill or mask those pixels first")
+        flat = t.flatten(-2)
+        const = (flat.amax(-1) == flat.amin(-1))
+        if const.any():
+            bands = sorted({int(c) for c in torch.nonzero(const)[:, 1]})
+            raise ValueError(f"{name} band(s) {bands} are constant: nothing to fuse (a nodata "
+                             "tile, or the wrong band?); drop them or pick another window")
     s = sensor_for_bands(sensor, x.shape[1])
     out = m.fn(x, p, s, ratio, **options)
     return restore(out)

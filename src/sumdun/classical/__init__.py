@@ -1,2 +1,7 @@
-"""Classical pansharpening methods, registered in :mod:`sumdun.fusion`."""
-from . import exp  # noqa: F401
+"""Classical pansharpening methods, registered in :mod:`sumdun.fusion`.
+
+Each reproduces the algorithm of G. Vivone's MATLAB toolbox (public copy in
+``liangjiandeng/DLPan-Toolbox``) with its default options; the MS is expanded with
+``interp23tap`` first, as the toolbox scripts do.
+"""
+from . import brovey, exp, glp  # noqa: F401

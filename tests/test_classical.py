@@ -1,0 +1,88 @@
+"""Classical methods: literal transcriptions of the toolbox (tests/toolbox_reference.py) and
+properties that could fail (spectral consistency, PAN detail injected, shapes, errors)."""
+import numpy as np
+import pytest
+import torch
+
+import toolbox_reference as R
+from sumdun.degrade import decimate, interp23tap, lp_gauss_kernel, mtf_filter, mtf_kernels
+from sumdun.fusion import fuse, list_methods
+from sumdun.sensors import get_sensor
+
+from synthetic import scene
+
+METHODS = ["exp", "bt-h", "mtf-glp", "mtf-glp-hpm"]
+
+
+def _inputs(bands, seed=0, h=16):
+    gt, ms, pan = scene(seed=seed, bands=bands, h=h, w=h)
+    return gt, ms, pan
+
+
+def test_every_method_is_registered():
+    assert set(METHODS) <= set(list_methods())
+
+
+def test_lp_gauss_kernel_uses_n_not_n_minus_1():
+    np.testing.assert_allclose(lp_gauss_kernel(4), R.gauss_fir(0.3, 4, spread=41), atol=1e-14)
+    assert not np.allclose(lp_gauss_kernel(4), R.gauss_fir(0.3, 4))
+
+
+@pytest.mark.parametrize("bands,sensor", [(4, "qb"), (8, "wv3")])
+@pytest.mark.parametrize("hpm", [False, True])
+def test_mtf_glp_matches_toolbox(bands, sensor, hpm):
+    _, ms, pan = _inputs(bands, seed=bands)
+    lms = R.interp23tap(R.hwc(ms), 4)
+    ref = R.MTF_GLP(lms, pan[0], get_sensor(sensor).ms_gnyq, 4, hpm=hpm)
+    out = fuse(ms, pan, "mtf-glp-hpm" if hpm else "mtf-glp", sensor=sensor)
+    np.testing.assert_allclose(np.moveaxis(out, 0, -1), ref, rtol=0, atol=1e-6 * 2047)
+
+
+@pytest.mark.parametrize("bands", [4, 8])
+def test_bt_h_matches_toolbox(bands):
+    _, ms, pan = _inputs(bands, seed=10 + bands)
+    lms = R.interp23tap(R.hwc(ms), 4)
+    ref = R.BroveyRegHazeMin(lms, pan[0], 4)
+    out = fuse(ms, pan, "bt-h", sensor="wv3" if bands == 8 else "qb")
+    np.testing.assert_allclose(np.moveaxis(out, 0, -1), ref, rtol=0, atol=1e-6 * 2047)
+
+
+def _highpass(x):
+    return x - mtf_filter(x, lp_gauss_kernel(4))
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("bands,sensor", [(4, "qb"), (8, "wv3")])
+def test_properties(method, bands, sensor):
+    gt, ms, pan = _inputs(bands, seed=20 + bands, h=24)
+    out = fuse(ms, pan, method, sensor=sensor)
+    assert out.shape == gt.shape and out.dtype == np.float64 and np.isfinite(out).all()
+    assert out.min() > -0.1 * 2047 and out.max() < 1.2 * 2047
+    # spectral consistency: the output degraded by the sensor MTF comes back close to the MS
+    back = decimate(mtf_filter(out, mtf_kernels(sensor, n_bands=bands)), 4)
+    rel = np.abs(back - ms[:, :back.shape[1], :back.shape[2]]) / ms.mean()
+    assert np.median(rel) < 0.08
+    # PAN detail: high-pass of the output correlates with the PAN's (not for EXP)
+    r = np.corrcoef(_highpass(out).mean(0).ravel(), _highpass(pan)[0].ravel())[0, 1]
+    assert (r > 0.6) if method != "exp" else (r < 0.6)
+
+
+def test_torch_batch_and_numpy_single_agree():
+    _, ms, pan = _inputs(4, seed=30)
+    _, ms2, pan2 = _inputs(4, seed=31)
+    b = fuse(torch.from_numpy(np.stack([ms, ms2])), torch.from_numpy(np.stack([pan, pan2])),
+             "mtf-glp-hpm", sensor="qb")
+    assert isinstance(b, torch.Tensor) and b.shape == (2, 4, 64, 64)
+    np.testing.assert_allclose(b[1].numpy(), fuse(ms2, pan2, "mtf-glp-hpm", sensor="qb"),
+                               atol=1e-9)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_constant_band_is_a_clear_error(method):
+    _, ms, pan = _inputs(4, seed=40)
+    bad = ms.copy()
+    bad[2] = 300.0
+    with pytest.raises(ValueError, match=r"ms band\(s\) \[2\] are constant"):
+        fuse(bad, pan, method, sensor="qb")
+    with pytest.raises(ValueError, match=r"pan band\(s\) \[0\] are constant"):
+        fuse(ms, np.full_like(pan, 7.0), method, sensor="qb")

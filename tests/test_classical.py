@@ -11,7 +11,7 @@ from sumdun.sensors import get_sensor
 
 from synthetic import scene
 
-METHODS = ["exp", "bt-h", "mtf-glp", "mtf-glp-hpm"]
+METHODS = ["exp", "bt-h", "mtf-glp", "mtf-glp-hpm", "mtf-glp-fs", "bdsd", "bdsd-pc", "pracs"]
 
 
 def _inputs(bands, seed=0, h=16):
@@ -86,3 +86,47 @@ def test_constant_band_is_a_clear_error(method):
         fuse(bad, pan, method, sensor="qb")
     with pytest.raises(ValueError, match=r"pan band\(s\) \[0\] are constant"):
         fuse(ms, np.full_like(pan, 7.0), method, sensor="qb")
+
+
+@pytest.mark.parametrize("bands,sensor", [(4, "qb"), (8, "wv2")])
+@pytest.mark.parametrize("block", [None, 32])
+def test_bdsd_matches_toolbox_global_and_local(bands, sensor, block):
+    _, ms, pan = _inputs(bands, seed=50 + bands, h=16)
+    s = get_sensor(sensor)
+    lms = R.interp23tap(R.hwc(ms), 4)
+    ref = R.BDSD(lms, pan[0], 4, block, s.ms_gnyq, s.pan_gnyq)
+    out = fuse(ms, pan, "bdsd", sensor=sensor, block=block)
+    np.testing.assert_allclose(np.moveaxis(out, 0, -1), ref, rtol=0, atol=1e-6 * 2047)
+
+
+@pytest.mark.parametrize("bands,sensor", [(4, "ikonos"), (8, "wv3")])
+def test_bdsd_pc_matches_toolbox(bands, sensor):
+    _, ms, pan = _inputs(bands, seed=60 + bands, h=16)
+    s = get_sensor(sensor)
+    ref = R.BDSD_PC(R.interp23tap(R.hwc(ms), 4), pan[0], 4, s.ms_gnyq, s.pan_gnyq)
+    out = fuse(ms, pan, "bdsd-pc", sensor=sensor)
+    np.testing.assert_allclose(np.moveaxis(out, 0, -1), ref, rtol=0, atol=1e-6 * 2047)
+
+
+@pytest.mark.parametrize("bands,sensor", [(4, "ge1"), (8, "wv3")])
+def test_pracs_matches_toolbox(bands, sensor):
+    _, ms, pan = _inputs(bands, seed=70 + bands, h=16)
+    ref = R.PRACS(R.interp23tap(R.hwc(ms), 4), pan[0], 4)
+    out = fuse(ms, pan, "pracs", sensor=sensor)
+    np.testing.assert_allclose(np.moveaxis(out, 0, -1), ref, rtol=0, atol=1e-6 * 2047)
+
+
+@pytest.mark.parametrize("bands,sensor", [(4, "qb"), (8, "wv3")])
+def test_mtf_glp_fs_matches_toolbox(bands, sensor):
+    _, ms, pan = _inputs(bands, seed=80 + bands, h=16)
+    ref = R.MTF_GLP_FS(R.interp23tap(R.hwc(ms), 4), pan[0], 4, get_sensor(sensor).ms_gnyq)
+    out = fuse(ms, pan, "mtf-glp-fs", sensor=sensor)
+    np.testing.assert_allclose(np.moveaxis(out, 0, -1), ref, rtol=0, atol=1e-6 * 2047)
+
+
+def test_bdsd_block_errors():
+    _, ms, pan = _inputs(4, seed=90, h=16)
+    with pytest.raises(ValueError, match="must be even, a multiple of the ratio"):
+        fuse(ms, pan, "bdsd", sensor="qb", block=24)
+    with pytest.raises(ValueError, match="must be even, a multiple of the ratio"):
+        fuse(ms, pan, "bdsd", sensor="qb", block=48)  # does not divide 64

@@ -300,3 +300,109 @@ def BroveyRegHazeMin(i_ms, i_pan, ratio):
     hr = (i_pan - mean2(hr_lr)) * (std2(intensity) / std2(hr_lr)) + mean2(intensity)
     ms_l = np.maximum(i_ms - L, 0)
     return ms_l * (hr / (intensity + EPS))[:, :, None] + L
+
+
+def _imresize_hwc(img, scale, method="bicubic"):
+    """MATLAB imresize for H x W x C via sumdun's (tested on its own against hand values):
+    scipy has no MATLAB-compatible imresize."""
+    from sumdun.degrade import imresize
+
+    return np.moveaxis(imresize(np.moveaxis(img, -1, 0), scale, method), 0, -1)
+
+
+def BDSD(i_ms, i_pan, ratio, S, ms_gains, pan_gain):
+    """BDSD.m with blockproc loops; S = None means one global block."""
+    n, m = i_pan.shape
+    sh, sw = (n, m) if S is None else (S, S)
+    pan_lp = correlate(i_pan, gauss_fir(pan_gain, ratio), mode="nearest")
+    pan_lp_d = pan_lp[2::ratio, 2::ratio]
+    ms_orig = _imresize_hwc(i_ms, 1 / ratio)
+    ms_lp_d = np.stack([correlate(ms_orig[:, :, k], gauss_fir(ms_gains[k], ratio), mode="nearest")
+                        for k in range(ms_orig.shape[2])], 2)
+    nb = i_ms.shape[2]
+    out = np.zeros_like(i_ms)
+    lh, lw = sh // ratio, sw // ratio
+    for r in range(n // sh):
+        for c in range(m // sw):
+            lo = (slice(r * lh, (r + 1) * lh), slice(c * lw, (c + 1) * lw))
+            hd = np.concatenate([np.stack([ms_lp_d[lo][:, :, k].ravel(order="F")
+                                           for k in range(nb)], 1),
+                                 pan_lp_d[lo].ravel(order="F")[:, None]], 1)
+            B = np.linalg.solve(hd.T @ hd, hd.T)
+            gamma = np.stack([B @ (ms_orig[lo][:, :, k] - ms_lp_d[lo][:, :, k]).ravel(order="F")
+                              for k in range(nb)], 1)
+            hi = (slice(r * sh, (r + 1) * sh), slice(c * sw, (c + 1) * sw))
+            H = np.concatenate([np.stack([i_ms[hi][:, :, k].ravel(order="F") for k in range(nb)], 1),
+                                i_pan[hi].ravel(order="F")[:, None]], 1)
+            for k in range(nb):
+                out[hi][:, :, k] = (i_ms[hi][:, :, k].ravel(order="F") + H @ gamma[:, k]).reshape(
+                    sh, sw, order="F")
+    return out
+
+
+def BDSD_PC(i_ms, i_pan, ratio, ms_gains, pan_gain):
+    """BDSD_PC.m; lsqlin's constraints (gamma_pan >= 0, gamma_ms <= 0) solved as an NNLS on
+    sign-flipped MS columns (a different solver from sumdun's bounded least squares)."""
+    from scipy.optimize import nnls
+
+    gt = _imresize_hwc(i_ms, 1 / ratio)
+    ms_lr = np.stack([correlate(gt[:, :, k], gauss_fir(ms_gains[k], ratio), mode="nearest")
+                      for k in range(gt.shape[2])], 2)
+    pan_lr = _imresize_hwc(correlate(i_pan, gauss_fir(pan_gain, ratio), mode="nearest")[:, :, None],
+                           1 / ratio, "nearest")[:, :, 0]
+    nb = i_ms.shape[2]
+    H = np.concatenate([pan_lr.reshape(-1, 1), ms_lr.reshape(-1, nb)], 1)
+    flip = np.r_[1.0, -np.ones(nb)]
+    Hf = np.concatenate([i_pan.reshape(-1, 1), i_ms.reshape(-1, nb)], 1)
+    out = np.zeros_like(i_ms)
+    for k in range(nb):
+        d, _ = nnls(H * flip, (gt[:, :, k] - ms_lr[:, :, k]).ravel(), maxiter=1000)
+        out[:, :, k] = i_ms[:, :, k] + (Hf @ (d * flip)).reshape(i_ms.shape[:2])
+    return out
+
+
+def corr2(a, b):
+    a, b = a.ravel() - a.mean(), b.ravel() - b.mean()
+    return float(a @ b / math.sqrt((a @ a) * (b @ b)))
+
+
+def PRACS(i_ms, i_pan, ratio, beta=0.95):
+    n, m, L = i_ms.shape
+    hm = np.zeros_like(i_ms)
+    for k in range(L):
+        b = i_ms[:, :, k]
+        b = (b - mean2(b) + mean2(i_pan) / std2(i_pan) * std2(b)) * std2(i_pan) / std2(b)
+        b[b < 0] = 0
+        hm[:, :, k] = b
+    up = lambda x: _imresize_hwc(_imresize_hwc(x[:, :, None], 1 / ratio), ratio)[:, :, 0]  # noqa: E731
+    pan_l = up(i_pan)
+    bb = np.concatenate([np.ones((n * m, 1)), hm.reshape(-1, L)], 1)
+    alpha = np.linalg.lstsq(bb, pan_l.ravel(), rcond=None)[0]
+    i_l = (bb @ alpha).reshape(n, m)
+    i_h = np.zeros_like(i_ms)
+    for k in range(L):
+        cc = corr2(i_l, hm[:, :, k])
+        i_h[:, :, k] = cc * i_pan + (1 - cc) * hm[:, :, k]
+    i_lp = np.zeros_like(i_ms)
+    for k in range(L):
+        a = np.linalg.lstsq(bb, up(i_h[:, :, k]).ravel(), rcond=None)[0]
+        i_lp[:, :, k] = (bb @ a).reshape(n, m)
+    aux3 = np.mean([std2(i_ms[:, :, k]) for k in range(L)])
+    out = np.zeros_like(i_ms)
+    for k in range(L):
+        delta = i_h[:, :, k] - i_lp[:, :, k] - (mean2(i_h[:, :, k]) - mean2(i_lp[:, :, k]))
+        b = i_ms[:, :, k]
+        w = beta * corr2(i_lp[:, :, k], b) * std2(b) / aux3
+        l_i = 1 - np.abs(1 - corr2(i_l, b) * b / i_lp[:, :, k])
+        out[:, :, k] = b + w * l_i * delta
+    return out
+
+
+def MTF_GLP_FS(i_ms, i_pan, ratio, gains):
+    out = np.zeros_like(i_ms)
+    for k in range(i_ms.shape[2]):
+        lp = correlate(i_pan, gauss_fir(gains[k], ratio), mode="nearest")
+        lp = interp23tap(lp[ratio // 2::ratio, ratio // 2::ratio][:, :, None], ratio)[:, :, 0]
+        g = np.cov(i_ms[:, :, k].ravel(), i_pan.ravel())[0, 1] / np.cov(lp.ravel(), i_pan.ravel())[0, 1]
+        out[:, :, k] = i_ms[:, :, k] + g * (i_pan - lp)
+    return out

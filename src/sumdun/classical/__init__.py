@@ -4,4 +4,4 @@ Each reproduces the algorithm of G. Vivone's MATLAB toolbox (public copy in
 ``liangjiandeng/DLPan-Toolbox``) with its default options; the MS is expanded with
 ``interp23tap`` first, as the toolbox scripts do.
 """
-from . import brovey, exp, glp  # noqa: F401
+from . import bdsd, brovey, exp, glp, pracs  # noqa: F401

@@ -34,3 +34,15 @@ def mtf_glp_hpm(ms, pan, sensor, ratio):
     lms = upsample(ms, ratio)
     eq, pan_lp = _equalised_pan_and_lowpass(lms, pan, sensor, ratio)
     return lms * (eq / (pan_lp + torch.finfo(torch.float64).eps))
+
+
+@register("mtf-glp-fs", "MTF-GLP with full-scale regression-based injection gains (Vivone 2018)")
+def mtf_glp_fs(ms, pan, sensor, ratio):
+    lms = upsample(ms, ratio)
+    lp = mtf_filter(pan.expand_as(lms), mtf_kernels(sensor, ratio, n_bands=lms.shape[1]))
+    pan_lp = interp23tap(decimate(lp, ratio), ratio)
+    p = pan - mean2(pan)
+    # gFS = cov(MS_k, PAN) / cov(PAN_LP_k, PAN), both over all pixels
+    g = ((lms - mean2(lms)) * p).sum(dim=(-2, -1), keepdim=True) / \
+        ((pan_lp - mean2(pan_lp)) * p).sum(dim=(-2, -1), keepdim=True)
+    return lms + g * (pan - pan_lp)

@@ -190,13 +190,12 @@ def mtf_filter(img: Array, kernels: Array) -> Array:
     p = n // 2
     h, w = x.shape[-2:]
     out = torch.empty_like(x)
+    shape = (_fft_size(h + 2 * p), _fft_size(w + 2 * p))  # no wrap-around: size >= padded
+    kspec = torch.fft.rfft2(torch.flip(k, dims=(-2, -1)), s=shape)  # all kernels at once
     # Band by band bounds the FFT buffers to one band of the batch at a time.
     for ci in range(c):
         xp = F.pad(x[:, ci:ci + 1], (p, p, p, p), mode="replicate")[:, 0]
-        shape = tuple(_fft_size(s) for s in xp.shape[-2:])  # no wrap-around: size >= padded
-        kf = torch.flip(k[ci], dims=(0, 1))
-        spec = torch.fft.rfft2(xp, s=shape) * torch.fft.rfft2(kf, s=shape)
-        full = torch.fft.irfft2(spec, s=shape)
+        full = torch.fft.irfft2(torch.fft.rfft2(xp, s=shape) * kspec[ci], s=shape)
         out[:, ci] = full[:, n - 1:n - 1 + h, n - 1:n - 1 + w]
     return restore(out)
 

@@ -39,20 +39,27 @@ def _inputs(fused, ms, pan=None, ratio=4):
     return f, m, p, res, ratio
 
 
-def _block_sums(x: torch.Tensor, block: int, dims=(3, 5)) -> torch.Tensor:
-    b, c, h, w = x.shape
-    return x.reshape(b, c, h // block, block, w // block, block).sum(dims)
-
-
 def block_uqi(x: torch.Tensor, y: torch.Tensor, block: int) -> torch.Tensor:
     """Q of each distinct ``block x block`` block (``blockproc`` + ``uqi`` of ``D_s.m``):
     ``4 cov(x,y) m_x m_y / ((var x + var y)(m_x^2 + m_y^2))``, ``(B, C, H, W) -> (B, C, r, c)``;
-    ``y`` may have one band (broadcast). Computed from raw block sums (exact for integer digital
-    numbers). Raises when a block of both images is constant (the toolbox would give NaN)."""
-    n = block * block
-    sx, sy = _block_sums(x, block), _block_sums(y, block)
-    sxx, syy = _block_sums(x * x, block), _block_sums(y * y, block)
-    sxy = _block_sums(x * y, block)
+    ``y`` may have one band (broadcast). The block sums come from one batched Gram matrix of
+    ``[x; y; 1]`` per block (raw sums, exact for integer digital numbers). Raises when a block
+    of both images is constant (the toolbox would give NaN)."""
+    b, c, h, w = x.shape
+    cy = y.shape[1]
+    r, q, n = h // block, w // block, block * block
+    stack = x.new_empty(b, r, q, c + cy + 1, block, block)
+    stack[..., :c, :, :] = x.reshape(b, c, r, block, q, block).permute(0, 2, 4, 1, 3, 5)
+    stack[..., c:c + cy, :, :] = y.reshape(b, cy, r, block, q, block).permute(0, 2, 4, 1, 3, 5)
+    stack[..., -1, :, :] = 1.0
+    flat = stack.flatten(-2)
+    g = flat @ flat.transpose(-1, -2)                         # (B, r, q, c+cy+1, c+cy+1)
+    sx, sy = g[..., :c, -1], g[..., c:c + cy, -1]
+    sxx = torch.diagonal(g[..., :c, :c], dim1=-2, dim2=-1)
+    syy = torch.diagonal(g[..., c:c + cy, c:c + cy], dim1=-2, dim2=-1)
+    sxy = g[..., :c, c:c + cy] if cy > 1 else g[..., :c, c:c + 1][..., 0]
+    if cy > 1:
+        sxy = torch.diagonal(sxy, dim1=-2, dim2=-1)
     mx, my = sx / n, sy / n
     cxy = (n * sxy - sx * sy) / (n * (n - 1))
     vxy = (n * sxx - sx * sx + n * syy - sy * sy) / (n * (n - 1))
@@ -60,7 +67,7 @@ def block_uqi(x: torch.Tensor, y: torch.Tensor, block: int) -> torch.Tensor:
     if (den == 0).any():
         raise ValueError("a block where both images are constant (a nodata area?) makes the Q "
                          "index undefined (NaN in the toolbox); crop or mask such areas")
-    return 4 * cxy * mx * my / den
+    return (4 * cxy * mx * my / den).permute(0, 3, 1, 2)
 
 
 def d_lambda_k(fused: Array, ms: Array, sensor: str | Sensor, ratio: int = 4, block: int = 32,

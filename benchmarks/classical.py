@@ -1,0 +1,83 @@
+"""Time and peak memory of every classical method fusing the WorldView-3 dgsamples scene
+(MS 8 x 835 x 835, PAN 3340 x 3340, 11-bit), next to GDAL's gdal_pansharpen (weighted Brovey,
+Debian package gdal-bin) as the outside reference.
+
+Run: python benchmarks/classical.py   (prints a table; each method runs in its own process so
+that its peak resident memory is its own; the GDAL row needs gdal_pansharpen(.py) on PATH)
+"""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def run_one(method: str) -> None:
+    """Child process: load the scene, fuse, print the fuse time as JSON."""
+    import numpy as np
+
+    from sumdun.fusion import fuse
+    from sumdun.io import load_sample
+
+    pair = load_sample("wv3")
+    ms, pan = pair.ms.astype(np.float64), pair.pan.astype(np.float64)
+    t0 = time.perf_counter()
+    out = fuse(ms, pan, method=method, sensor="wv3")
+    dt = time.perf_counter() - t0
+    print(json.dumps({"seconds": dt, "shape": list(out.shape)}))
+
+
+def measure(cmd: list[str]) -> tuple[float, float, str]:
+    """Wall time, peak RSS (MiB) of a child command, and its stdout."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    out = proc.stdout.read()
+    if status != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed: {proc.stderr.read()[-2000:]}")
+    return wall, usage.ru_maxrss / 1024.0, out
+
+
+def main() -> None:
+    from sumdun.fusion import list_methods
+    from sumdun.io import sample_paths
+
+    rows = []
+    base_wall, base_rss, _ = measure([sys.executable, "-c",
+                                      "import numpy as np; from sumdun.io import load_sample; "
+                                      "p = load_sample('wv3'); p.ms.astype(float); "
+                                      "p.pan.astype(float)"])
+    for method in list_methods():
+        wall, rss, out = measure([sys.executable, __file__, "--one", method])
+        rows.append((method, json.loads(out.strip().splitlines()[-1])["seconds"], rss))
+    gdal = shutil.which("gdal_pansharpen.py") or shutil.which("gdal_pansharpen")
+    if gdal:
+        ms_tif, pan_tif = sample_paths("wv3")
+        with tempfile.TemporaryDirectory() as tmp:
+            out_tif = os.path.join(tmp, "gdal_brovey.tif")
+            wall, rss, _ = measure([gdal, "-q", "-threads", "ALL_CPUS", str(pan_tif), str(ms_tif),
+                                    out_tif])
+        rows.append(("gdal_pansharpen (weighted Brovey)", wall, rss))
+    else:
+        print("gdal_pansharpen not found: apt-get install gdal-bin for the GDAL row")
+    print("fusing WorldView-3 dgsamples: MS 8 x 835 x 835 -> 8 x 3340 x 3340 (float64 inside), "
+          f"{os.cpu_count()} CPUs")
+    print(f"baseline process (scene loaded as float64): peak {base_rss:.0f} MiB")
+    print(f"{'method':36} {'fuse s':>8} {'peak RSS MiB':>13}")
+    for name, sec, rss in rows:
+        print(f"{name:36} {sec:8.2f} {rss:13.0f}")
+    print("(method rows: time of fuse() alone; GDAL row: whole command, reading and writing "
+          "included)")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--one":
+        run_one(sys.argv[2])
+    else:
+        main()

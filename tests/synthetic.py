@@ -56,3 +56,40 @@ def write_pair(folder: Path, ms: np.ndarray, pan: np.ndarray, ratio: int = 4,
             dst.write(np.rint(arr).astype(dtype) if dtype.startswith("uint") else arr.astype(dtype))
         paths.append(p)
     return paths
+
+
+# digital numbers of four land covers in B, G, R, NIR (11-bit, plausible DN ratios)
+LANDCOVER_DN = {
+    "vegetation": (300, 420, 300, 1300),
+    "water": (520, 460, 300, 110),
+    "built-up": (700, 720, 730, 760),
+    "bare soil": (500, 620, 760, 860),
+}
+
+
+def landcover_scene(seed: int = 0, bands: int = 4, h: int = 64, w: int = 64, ratio: int = 4):
+    """A scene of four land covers on random Voronoi regions: ``(ms, pan, truth)`` where
+    ``truth`` maps each class to its share of MS pixels. Built-up regions carry a strong
+    building-like texture in PAN and MS; the others are smooth with mild noise."""
+    rng = np.random.default_rng(seed)
+    classes = list(LANDCOVER_DN)
+    seeds = rng.uniform(0, 1, (12, 2)) * (h, w)
+    labels_of_seed = np.concatenate([np.arange(4), rng.integers(0, 4, 8)])
+    yy, xx = np.mgrid[0:h, 0:w]
+    d = (yy[None] - seeds[:, 0, None, None]) ** 2 + (xx[None] - seeds[:, 1, None, None]) ** 2
+    label = labels_of_seed[np.argmin(d, axis=0)]                    # (h, w) at MS resolution
+    H, W = h * ratio, w * ratio
+    label_hr = np.repeat(np.repeat(label, ratio, 0), ratio, 1)
+    dn = np.array([LANDCOVER_DN[c] for c in classes], float)        # (4 classes, 4 bands)
+    if bands == 8:  # coastal, blue, green, yellow, red, red edge, nir1, nir2
+        b, g, r, n = dn.T
+        dn = np.stack([b * 1.05, b, g, (g + r) / 2, r, (r + n) / 2, n, n * 0.95], 1)
+    hr = dn[label_hr].transpose(2, 0, 1)                            # (C, H, W)
+    by, bx = np.mgrid[0:H, 0:W]
+    texture = np.where(((by // 6) + (bx // 6)) % 2 == 0, 1.0, -1.0) * 250
+    hr = hr + np.where(label_hr == classes.index("built-up"), texture, 0.0)[None]
+    hr = hr + rng.normal(0, 4, hr.shape)
+    ms = hr.reshape(bands, h, ratio, w, ratio).mean(axis=(2, 4))
+    pan = hr[1:7].mean(0, keepdims=True) if bands == 8 else hr.mean(0, keepdims=True)
+    truth = {c: float((label == i).mean()) for i, c in enumerate(classes)}
+    return np.clip(ms, 1, 2047), np.clip(pan, 1, 2047), truth

@@ -65,6 +65,24 @@ def _cmd_degrade(args) -> int:
     return 0
 
 
+def _cmd_prompts(args) -> int:
+    from .prompts import get_describer, get_encoder
+    from .prompts.dataset import precompute_prompts
+
+    options = {}
+    if args.describer == "mllm":
+        options = dict(base_url=args.base_url, model=args.model, api=args.api,
+                       timeout=args.timeout, retries=args.retries, fallback=args.fallback)
+        if args.instruction_file:
+            options["instruction"] = Path(args.instruction_file).read_text().strip()
+    describer = get_describer(args.describer, **options)
+    encoder = get_encoder(args.encoder)
+    out = precompute_prompts(args.dataset, describer, encoder, cache_dir=args.cache,
+                             out=args.out, sensor=args.sensor)
+    print(f"wrote {out}")
+    return 0
+
+
 def _cmd_demo(args) -> int:
     from .demo import run_demo
 
@@ -105,6 +123,26 @@ def build_parser() -> argparse.ArgumentParser:
                    "an integer type rounds and clips)")
     s.set_defaults(func=_cmd_degrade)
 
+    s = sub.add_parser("prompts", help="describe and embed every sample of a PanCollection "
+                       ".h5 (cached, resumable), so training never calls the MLLM")
+    s.add_argument("dataset", help="PanCollection .h5 with ms and pan")
+    s.add_argument("--describer", choices=("stats", "mllm"), default="stats")
+    s.add_argument("--encoder", default="bge-small", help="bge-small (default), hash (tests "
+                   "only), or st:MODEL for a local sentence-transformers model")
+    s.add_argument("--cache", default=None, help="cache folder (default <dataset>.prompt-cache)")
+    s.add_argument("--out", default=None, help="output .h5 (default <dataset>.prompts.h5)")
+    s.add_argument("--sensor", default=None, help="sensor (default: the file's attribute)")
+    s.add_argument("--base-url", default="http://127.0.0.1:11434/v1",
+                   help="MLLM server (OpenAI protocol: .../v1; Ollama native: host root)")
+    s.add_argument("--model", default="qwen2.5vl", help="MLLM model name")
+    s.add_argument("--api", choices=("openai", "ollama"), default="openai")
+    s.add_argument("--timeout", type=float, default=60.0)
+    s.add_argument("--retries", type=int, default=2)
+    s.add_argument("--fallback", choices=("stats",), default=None,
+                   help="use the stats describer when the MLLM fails (default: stop)")
+    s.add_argument("--instruction-file", default=None, help="text file with the instruction")
+    s.set_defaults(func=_cmd_prompts)
+
     s = sub.add_parser("demo", help="fuse a real sample scene; write GeoTIFF, quicklook PNG "
                        "and metrics table")
     s.add_argument("--out", default="demo_output", help="output folder (default demo_output)")
@@ -121,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return args.func(args)
-    except (FileNotFoundError, ValueError, KeyError, ImportError) as err:
+    except (FileNotFoundError, ValueError, KeyError, ImportError, RuntimeError) as err:
         msg = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"sumdun {args.command}: error: {msg}", file=sys.stderr)
         return 2

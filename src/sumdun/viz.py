@@ -10,7 +10,7 @@ import numpy as np
 
 from .io.atomic import atomic_path
 
-__all__ = ["stretch", "true_colour", "write_png", "side_by_side"]
+__all__ = ["stretch", "true_colour", "write_png", "png_bytes", "side_by_side"]
 
 
 def stretch(img: np.ndarray, valid: np.ndarray | None = None, lo: float = 2.0,
@@ -51,6 +51,14 @@ def side_by_side(images: list[np.ndarray], gap: int = 8) -> np.ndarray:
 
 def write_png(path: str | os.PathLike, rgb: np.ndarray) -> Path:
     """Write ``(H, W, 3)`` or ``(H, W)`` uint8 as PNG (stdlib zlib), atomically."""
+    png = png_bytes(rgb)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(png)
+    return Path(path)
+
+
+def png_bytes(rgb: np.ndarray) -> bytes:
+    """Encode ``(H, W, 3)`` or ``(H, W)`` uint8 as PNG bytes (8-bit RGB, stdlib zlib)."""
     a = np.ascontiguousarray(rgb, dtype=np.uint8)
     if a.ndim == 2:
         a = np.repeat(a[..., None], 3, axis=-1)
@@ -63,8 +71,5 @@ def write_png(path: str | os.PathLike, rgb: np.ndarray) -> Path:
         return (struct.pack(">I", len(data)) + tag + data
                 + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF))
 
-    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
-           + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b""))
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(png)
-    return Path(path)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b""))

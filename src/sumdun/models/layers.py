@@ -28,7 +28,6 @@ class Pointwise(nn.Module):
     def __init__(self, din: int, dout: int):
         super().__init__()
         self.conv = nn.Conv2d(din, dout, 1)
-        self.weight, self.bias = self.conv.weight, self.conv.bias
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, d, c, h, w = x.shape
@@ -157,15 +156,15 @@ class SPIM(nn.Module):
             self.router = Pointwise(dim, experts)
             self.experts = nn.ModuleList(dw_conv(dim, spectral) for _ in range(experts))
             self.route_out = Pointwise(dim, dim)
-            nn.init.zeros_(self.route_out.weight)
-            nn.init.zeros_(self.route_out.bias)
+            nn.init.zeros_(self.route_out.conv.weight)
+            nn.init.zeros_(self.route_out.conv.bias)
         if mode == "cross-attention":
             self.tokens = tokens
             self.kv = nn.Linear(text_dim, 2 * tokens * dim)
             self.q = Pointwise(dim, dim)
             self.out = Pointwise(dim, dim)
-            nn.init.zeros_(self.out.weight)
-            nn.init.zeros_(self.out.bias)
+            nn.init.zeros_(self.out.conv.weight)
+            nn.init.zeros_(self.out.conv.bias)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """``x`` ``(B, d, C, H, W)``, ``t`` ``(B, text_dim)``."""

@@ -1,0 +1,134 @@
+"""Checkpoints as safetensors + JSON metadata (never pickle).
+
+A checkpoint folder holds ``model.safetensors`` (weights), ``meta.json`` (model name, config,
+sensors, bit depths, text encoder, code version, metrics) and, for resumable training,
+``state.safetensors`` + ``state.json``: optimizer, scheduler, RNG and sampler state, its tensors
+in safetensors and everything else in JSON. Files are written atomically.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..io.atomic import atomic_path
+
+__all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "flatten_state",
+           "unflatten_state"]
+
+
+class CheckpointError(ValueError):
+    """A checkpoint cannot be used: missing, corrupt, or made for another model."""
+
+
+def flatten_state(obj: Any, prefix: str = "") -> tuple[dict[str, torch.Tensor], Any]:
+    """Split a nested state (dicts, lists, tensors, scalars) into tensors keyed by path and a
+    JSON-able skeleton that references them as ``{"__tensor__": path}``."""
+    tensors: dict[str, torch.Tensor] = {}
+
+    def walk(o, path):
+        if isinstance(o, torch.Tensor):
+            tensors[path] = o.detach().cpu().contiguous()
+            return {"__tensor__": path}
+        if isinstance(o, dict):
+            return {"__dict__": [[walk(k, f"{path}/k{i}"), walk(v, f"{path}/{i}")]
+                                 for i, (k, v) in enumerate(o.items())]}
+        if isinstance(o, (list, tuple)):
+            return {"__list__": [walk(v, f"{path}/{i}") for i, v in enumerate(o)],
+                    "tuple": isinstance(o, tuple)}
+        if o is None or isinstance(o, (bool, int, float, str)):
+            return o
+        raise TypeError(f"cannot store {type(o).__name__} at {path} in a checkpoint")
+
+    return tensors, walk(obj, prefix or "s")
+
+
+def unflatten_state(skeleton: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    if isinstance(skeleton, dict):
+        if "__tensor__" in skeleton:
+            return tensors[skeleton["__tensor__"]]
+        if "__dict__" in skeleton:
+            return {unflatten_state(k, tensors): unflatten_state(v, tensors)
+                    for k, v in skeleton["__dict__"]}
+        if "__list__" in skeleton:
+            items = [unflatten_state(v, tensors) for v in skeleton["__list__"]]
+            return tuple(items) if skeleton.get("tuple") else items
+    return skeleton
+
+
+def _write_safetensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
+    from safetensors.torch import save_file
+
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp))
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2))
+
+
+def save_checkpoint(folder: str | os.PathLike, model: torch.nn.Module, meta: dict,
+                    train_state: dict | None = None) -> Path:
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    _write_safetensors(folder / "model.safetensors", weights)
+    if train_state is not None:
+        tensors, skeleton = flatten_state(train_state)
+        _write_safetensors(folder / "state.safetensors", tensors)
+        _write_json(folder / "state.json", skeleton)
+    _write_json(folder / "meta.json", meta)  # last: its presence marks a complete checkpoint
+    return folder
+
+
+def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    if not path.exists():
+        raise CheckpointError(f"checkpoint file missing: {path}")
+    try:
+        return load_file(str(path))
+    except Exception as err:  # noqa: BLE001 - safetensors raises several error types
+        raise CheckpointError(f"{path} is not a readable safetensors file ({err}); the "
+                              "checkpoint is corrupt or truncated") from err
+
+
+def load_checkpoint(folder: str | os.PathLike, model: torch.nn.Module | None = None,
+                    with_state: bool = False) -> dict:
+    """Read a checkpoint: ``{"meta", "weights", "state"?}``; with ``model``, check that its
+    configuration matches the checkpoint's and load the weights into it."""
+    folder = Path(folder)
+    meta_path = folder / "meta.json"
+    if not meta_path.exists():
+        raise CheckpointError(f"no checkpoint at {folder} (meta.json missing)")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except ValueError as err:
+        raise CheckpointError(f"{meta_path} is not valid JSON; the checkpoint is corrupt") \
+            from err
+    weights = _read_safetensors(folder / "model.safetensors")
+    out = {"meta": meta, "weights": weights}
+    if model is not None:
+        cfg = getattr(model, "cfg", None)
+        saved = meta.get("model_config")
+        if cfg is not None and saved is not None and cfg.as_dict() != saved:
+            diff = sorted(k for k in saved if saved.get(k) != cfg.as_dict().get(k))
+            raise CheckpointError(f"checkpoint {folder} was made for another model "
+                                  f"configuration (differs in {', '.join(diff)}); create the "
+                                  f"model with create_model({meta.get('model_name')!r}, "
+                                  "**meta['model_config']) instead")
+        try:
+            model.load_state_dict(weights)
+        except RuntimeError as err:
+            raise CheckpointError(f"weights in {folder} do not fit the model: {err}") from err
+    if with_state:
+        skeleton_path = folder / "state.json"
+        if not skeleton_path.exists():
+            raise CheckpointError(f"{folder} has no training state to resume from")
+        out["state"] = unflatten_state(json.loads(skeleton_path.read_text()),
+                                       _read_safetensors(folder / "state.safetensors"))
+    return out

@@ -1,0 +1,302 @@
+"""Unified multi-sensor training of SUM-DUN: ``fit(TrainConfig)`` and ``sumdun train``.
+
+Each batch holds one dataset (one band count); datasets are drawn by size or by configured
+weights. L1 loss on the [0, 1]-scaled HRMS, AdamW, linear warm-up then cosine decay, gradient
+clipping, validation each epoch (Q2n, PSNR, SAM, ERGAS per dataset, on digital numbers), best
+and last checkpoints (safetensors + JSON), a CSV log, and exact resume: the sampler's order is a
+function of (seed, epoch), and the optimizer, scheduler and RNG states are saved with it.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .. import __version__
+from .._deps import require
+from ..metrics import ergas, psnr, q2n, sam
+from ..models import create_model
+from ..sensors import get_sensor
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+
+__all__ = ["TrainConfig", "PatchSet", "MixedBatches", "fit", "load_config"]
+
+
+@dataclass
+class TrainConfig:
+    model: str = "sumdun_small"
+    model_overrides: dict = field(default_factory=dict)
+    train: list = field(default_factory=list)
+    val: list = field(default_factory=list)
+    out_dir: str = "runs/sumdun"
+    prompts: bool = True          # read <data>.prompts.h5 beside each file when present
+    batch_size: int = 8
+    epochs: int = 10
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    warmup_steps: int = 20
+    clip: float = 1.0
+    seed: int = 0
+    sampling: object = "size"     # "size" or {dataset name: weight}
+    device: str = "auto"
+    amp: bool = True              # mixed precision on CUDA only
+    checkpoint_every: int = 0     # also save "last" every N steps (0: at epoch ends only)
+    tensorboard: bool = False
+    progress: bool = True
+
+
+def load_config(path: str | os.PathLike) -> TrainConfig:
+    """A :class:`TrainConfig` from YAML; relative data paths are taken from the file's folder."""
+    import yaml
+
+    p = Path(path)
+    raw = yaml.safe_load(p.read_text()) or {}
+    unknown = set(raw) - set(TrainConfig.__dataclass_fields__)
+    if unknown:
+        raise ValueError(f"{p}: unknown settings {sorted(unknown)}; valid: "
+                         f"{sorted(TrainConfig.__dataclass_fields__)}")
+    for key in ("train", "val"):
+        raw[key] = [str((p.parent / f).resolve()) if not Path(f).is_absolute() else f
+                    for f in raw.get(key, [])]
+    return TrainConfig(**raw)
+
+
+class PatchSet:
+    """A PanCollection file in memory, scaled to [0, 1] by the sensor's bit depth."""
+
+    def __init__(self, path: str | os.PathLike, prompts: bool = True):
+        h5py = require("h5py")
+        self.path = Path(path)
+        if not self.path.exists():
+            raise FileNotFoundError(f"training data not found: {self.path}")
+        with h5py.File(self.path, "r") as f:
+            missing = {"gt", "ms", "pan"} - set(f)
+            if missing:
+                raise ValueError(f"{self.path} lacks {sorted(missing)} (PanCollection layout)")
+            attrs = dict(f.attrs)
+            bits = int(attrs.get("bits", 0)) or (get_sensor(attrs["sensor"]).bits
+                                                 if "sensor" in attrs else 11)
+            self.scale = float(2 ** bits - 1)
+            self.gt = torch.from_numpy(f["gt"][()]).float() / self.scale
+            self.ms = torch.from_numpy(f["ms"][()]).float() / self.scale
+            self.pan = torch.from_numpy(f["pan"][()]).float() / self.scale
+        self.sensor = str(attrs.get("sensor", "generic"))
+        self.bits = bits
+        self.name = self.path.stem.replace("_train", "").replace("_val", "").replace("_test", "")
+        self.text = None
+        self.encoder = None
+        side = self.path.with_name(self.path.stem + ".prompts.h5")
+        if prompts and side.exists():
+            with h5py.File(side, "r") as g:
+                self.text = torch.from_numpy(g["text_embeds"][()]).float()
+                self.encoder = {"name": str(g.attrs.get("encoder")),
+                                "sha256": str(g.attrs.get("encoder_weights_sha256")),
+                                "dim": int(g.attrs.get("dim"))}
+            if len(self.text) != len(self.gt):
+                raise ValueError(f"{side} has {len(self.text)} embeddings for {len(self.gt)} "
+                                 "samples; recompute it with sumdun prompts")
+
+    def __len__(self) -> int:
+        return len(self.gt)
+
+    def batch(self, idx: torch.Tensor):
+        text = None if self.text is None else self.text[idx]
+        return self.ms[idx], self.pan[idx], self.gt[idx], text
+
+
+class MixedBatches:
+    """The batch order of an epoch: a pure function of ``(seed, epoch)``, so a resumed run
+    replays it exactly. Each batch comes from one dataset."""
+
+    def __init__(self, sizes: list[int], batch_size: int, seed: int, weights=None):
+        self.sizes, self.batch_size, self.seed = sizes, batch_size, seed
+        self.weights = weights
+
+    def plan(self, epoch: int) -> list[tuple[int, torch.Tensor]]:
+        g = torch.Generator().manual_seed(self.seed * 100003 + epoch)
+        per = []
+        for n in self.sizes:
+            perm = torch.randperm(n, generator=g)
+            per.append([perm[i:i + self.batch_size] for i in range(0, n, self.batch_size)])
+        counts = [len(b) for b in per]
+        if self.weights is not None:
+            total = sum(counts)
+            w = torch.tensor(self.weights, dtype=torch.float64)
+            counts = [max(1, int(round(total * float(x) / float(w.sum())))) for x in w]
+        slots = torch.cat([torch.full((c,), d) for d, c in enumerate(counts)])
+        slots = slots[torch.randperm(len(slots), generator=g)]
+        used = [0] * len(per)
+        out = []
+        for d in slots.tolist():
+            out.append((d, per[d][used[d] % len(per[d])]))
+            used[d] += 1
+        return out
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def _lr_lambda(warmup: int, total: int):
+    def f(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / max(1, warmup)
+        progress = (step - warmup) / max(1, total - warmup)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    return f
+
+
+@torch.no_grad()
+def evaluate_sets(model, sets: list[PatchSet], device, batch_size: int = 8) -> dict:
+    """Mean Q2n, PSNR, SAM, ERGAS per dataset, on digital numbers."""
+    model.eval()
+    out = {}
+    for s in sets:
+        fused = []
+        for i in range(0, len(s), batch_size):
+            idx = torch.arange(i, min(i + batch_size, len(s)))
+            ms, pan, _, text = s.batch(idx)
+            fused.append(model(ms.to(device), pan.to(device),
+                               None if text is None else text.to(device)).float().cpu())
+        f = torch.cat(fused).clamp(0, 1) * s.scale
+        g = s.gt * s.scale
+        f, g = f.double(), g.double()
+        out[s.name] = {"Q2n": float(q2n(f, g).mean()), "PSNR": float(psnr(f, g, s.scale).mean()),
+                       "SAM": float(sam(f, g).mean()), "ERGAS": float(ergas(f, g).mean())}
+    model.train()
+    return out
+
+
+def fit(cfg: TrainConfig, resume: bool = False, stop_after: int | None = None) -> dict:
+    """Train; returns ``{"history": [...], "best": folder, "last": folder}``.
+
+    ``resume`` continues from ``<out_dir>/last``; ``stop_after`` ends this call after that many
+    epochs (a run split over several calls, e.g. to fit a time limit, ends where one call would).
+    """
+    from tqdm import tqdm
+
+    if not cfg.train:
+        raise ValueError("no training data: set train: [<file>_train.h5, ...]")
+    torch.manual_seed(cfg.seed)
+    device = _device(cfg.device)
+    train_sets = [PatchSet(p, cfg.prompts) for p in cfg.train]
+    val_sets = [PatchSet(p, cfg.prompts) for p in cfg.val]
+    encoders = {json.dumps(s.encoder, sort_keys=True) for s in train_sets if s.encoder}
+    if len(encoders) > 1:
+        raise ValueError("the training files' prompts come from different text encoders; "
+                         "recompute them with one encoder")
+    encoder = json.loads(encoders.pop()) if encoders else None
+    overrides = dict(cfg.model_overrides)
+    if encoder:
+        overrides.setdefault("text_dim", encoder["dim"])
+    model = create_model(cfg.model, **overrides).to(device)
+    weights = None
+    if isinstance(cfg.sampling, dict):
+        weights = [float(cfg.sampling.get(s.name, 0.0)) for s in train_sets]
+    sampler = MixedBatches([len(s) for s in train_sets], cfg.batch_size, cfg.seed, weights)
+    steps_per_epoch = len(sampler.plan(0))
+    total = steps_per_epoch * cfg.epochs
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg.warmup_steps, total))
+    use_amp = cfg.amp and device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda") if use_amp else None
+    out_dir = Path(cfg.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    epoch, start, step, best, history = 0, 0, 0, -math.inf, []
+    if resume:
+        try:
+            ck = load_checkpoint(out_dir / "last", model, with_state=True)
+        except CheckpointError as err:
+            raise CheckpointError(f"cannot resume: {err}") from err
+        st = ck["state"]
+        opt.load_state_dict(st["optimizer"])
+        sched.load_state_dict(st["scheduler"])
+        torch.set_rng_state(st["rng"])
+        epoch, start, step = st["epoch"], st["index"], st["step"]
+        best, history = st["best"], json.loads(st["history"])
+    meta_base = {"model_name": cfg.model, "model_config": model.cfg.as_dict(),
+                 "sensors": sorted({s.sensor for s in train_sets}),
+                 "bits": {s.name: s.bits for s in train_sets},
+                 "text_encoder": encoder, "code_version": __version__,
+                 "train_config": asdict(cfg)}
+    writer = None
+    if cfg.tensorboard:
+        from torch.utils.tensorboard import SummaryWriter
+        writer = SummaryWriter(str(out_dir / "tb"))
+    log_path = out_dir / "log.csv"
+
+    def state(ep, idx):
+        return {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                "rng": torch.get_rng_state(), "epoch": ep, "index": idx, "step": step,
+                "best": best, "history": json.dumps(history)}
+
+    model.train()
+    bar = tqdm(total=total, initial=step, desc="train", unit="step", disable=not cfg.progress)
+    last_epoch = cfg.epochs if stop_after is None else min(cfg.epochs, epoch + stop_after)
+    while epoch < last_epoch:
+        plan = sampler.plan(epoch)
+        losses = []
+        t0 = time.time()
+        for i in range(start, len(plan)):
+            d, idx = plan[i]
+            ms, pan, gt, text = (None if t is None else t.to(device)
+                                 for t in train_sets[d].batch(idx))
+            with torch.autocast(device.type, enabled=use_amp):
+                loss = F.l1_loss(model(ms, pan, text), gt)
+            opt.zero_grad(set_to_none=True)
+            if scaler:
+                scaler.scale(loss).backward()
+                scaler.unscale_(opt)
+            else:
+                loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
+            scaler.step(opt) if scaler else opt.step()
+            if scaler:
+                scaler.update()
+            sched.step()
+            step += 1
+            losses.append(float(loss.detach()))
+            bar.update(1)
+            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}", epoch=epoch)
+            if writer:
+                writer.add_scalar("train/l1", losses[-1], step)
+            if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
+                save_checkpoint(out_dir / "last", model, meta_base, state(epoch, i + 1))
+        metrics = evaluate_sets(model, val_sets, device) if val_sets else {}
+        score = float(np.mean([m["Q2n"] for m in metrics.values()])) if metrics else \
+            -float(np.mean(losses)) if losses else -math.inf
+        row = {"epoch": epoch, "step": step, "train_l1": float(np.mean(losses)) if losses else
+               float("nan"), "lr": sched.get_last_lr()[0], "seconds": time.time() - t0,
+               **{f"{n}/{k}": v for n, m in metrics.items() for k, v in m.items()}}
+        history.append(row)
+        new_file = not log_path.exists()
+        with open(log_path, "a", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(row))
+            if new_file:
+                w.writeheader()
+            w.writerow(row)
+        if writer:
+            for k, v in row.items():
+                if "/" in k:
+                    writer.add_scalar(f"val/{k}", v, step)
+        epoch, start = epoch + 1, 0
+        if score > best:
+            best = score
+            save_checkpoint(out_dir / "best", model, {**meta_base, "epoch": epoch - 1,
+                                                      "metrics": metrics})
+        save_checkpoint(out_dir / "last", model, {**meta_base, "epoch": epoch - 1,
+                                                  "metrics": metrics}, state(epoch, 0))
+    bar.close()
+    if writer:
+        writer.close()
+    return {"history": history, "best": out_dir / "best", "last": out_dir / "last"}

@@ -1,0 +1,173 @@
+"""Dataset builder and training: disjoint reproducible splits, a tiny run that learns, exact
+resume, checkpoint errors."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+h5py = pytest.importorskip("h5py")
+
+from sumdun.data import build_dataset, split_rows  # noqa: E402
+from sumdun.engine.checkpoint import CheckpointError, load_checkpoint  # noqa: E402
+from sumdun.engine.train import MixedBatches, TrainConfig, fit  # noqa: E402
+from sumdun.io import ScenePair  # noqa: E402
+from sumdun.models import create_model  # noqa: E402
+from sumdun.sensors import get_sensor  # noqa: E402
+
+from synthetic import scene  # noqa: E402
+
+
+def _pair(seed, bands=8, h=128):
+    _, ms, pan = scene(seed=seed, bands=bands, h=h, w=h)
+    # make PAN carry detail the MS lacks: the scene's full-resolution band mean
+    return ScenePair(ms=np.rint(ms).astype(np.uint16), pan=np.rint(pan).astype(np.uint16),
+                     sensor=get_sensor("wv3" if bands == 8 else "qb"), ms_nodata=0, pan_nodata=0)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ds")
+    manifest = build_dataset([_pair(1)], out, patch=32, stride=16, fractions=(0.5, 0.25, 0.25))
+    return out, manifest
+
+
+def test_split_rows():
+    assert split_rows(832, 128) == {"train": (0, 576), "val": (576, 704), "test": (704, 832)}
+    with pytest.raises(ValueError, match="cannot hold"):
+        split_rows(300, 128)
+
+
+def test_builder_outputs_disjoint_reproducible(dataset, tmp_path):
+    out, manifest = dataset
+    assert set(manifest) == {"wv3", "wv3-4band"}
+    rows = manifest["wv3"]["rows"]
+    assert rows["train"][1] <= rows["val"][0] and rows["val"][1] <= rows["test"][0]
+    with h5py.File(out / "wv3_train.h5") as f:
+        assert f["gt"].shape[1:] == (8, 32, 32) and f["ms"].shape[1:] == (8, 8, 8)
+        assert f["pan"].shape[1:] == (1, 32, 32) and f["lms"].shape[1:] == (8, 32, 32)
+        assert f.attrs["sensor"] == "wv3" and f.attrs["split"] == "train"
+        train_gt = f["gt"][()]
+    with h5py.File(out / "wv3-4band_test.h5") as f:
+        assert f["gt"].shape[1] == 4 and f.attrs["band_names"] == "blue,green,red,nir1"
+    with h5py.File(out / "wv3_test_fr.h5") as f:
+        assert f["ms"].shape[1:] == (8, 8, 8) and f["pan"].shape[1:] == (1, 32, 32)
+    # the source rows of every train patch lie inside the train stripe: match them back
+    src = _pair(1).ms.astype(np.float32)
+    y_max = rows["train"][1]
+    for p in train_gt[:5]:
+        hits = [(y, x) for y in range(0, 128 - 31, 16) for x in range(0, 128 - 31, 16)
+                if np.array_equal(src[:, y:y + 32, x:x + 32], p)]
+        assert hits and all(y + 32 <= y_max for y, _ in hits)
+    again = build_dataset([_pair(1)], tmp_path, patch=32, stride=16, fractions=(0.5, 0.25, 0.25))
+    assert again == manifest
+    with h5py.File(out / "wv3_val.h5") as a, h5py.File(tmp_path / "wv3_val.h5") as b:
+        np.testing.assert_array_equal(a["ms"][()], b["ms"][()])
+
+
+def test_builder_drops_nodata_patches(tmp_path):
+    p = _pair(2)
+    p.ms[:, :40, :40] = 0
+    manifest = build_dataset([p], tmp_path, patch=32, stride=16, fractions=(0.5, 0.25, 0.25),
+                             subsets=False)
+    full = build_dataset([_pair(2)], tmp_path / "b", patch=32, stride=16,
+                         fractions=(0.5, 0.25, 0.25), subsets=False)
+    assert manifest["wv3"]["patches"]["train"] < full["wv3"]["patches"]["train"]
+    with h5py.File(tmp_path / "wv3_train.h5") as f:
+        assert (f["gt"][()].min(axis=(1, 2, 3)) > 0).all()
+
+
+def test_sampler_is_deterministic_and_one_band_count_per_batch():
+    s = MixedBatches([10, 7], 3, seed=4)
+    a, b = s.plan(2), s.plan(2)
+    assert [(d, i.tolist()) for d, i in a] == [(d, i.tolist()) for d, i in b]
+    assert sorted(d for d, _ in a) == [0] * 4 + [1] * 3
+    assert s.plan(3) != a
+    w = MixedBatches([10, 7], 3, seed=4, weights=[1.0, 3.0]).plan(0)
+    assert sum(d == 1 for d, _ in w) > sum(d == 0 for d, _ in w)
+
+
+def _cfg(out, train, val, epochs):
+    return TrainConfig(model="sumdun_tiny", train=train, val=val, out_dir=str(out),
+                       batch_size=4, epochs=epochs, lr=3e-3, warmup_steps=2, seed=7,
+                       progress=False)
+
+
+def test_tiny_training_learns_checkpoints_and_resumes_exactly(dataset, tmp_path):
+    out, _ = dataset
+    train = [str(out / "wv3_train.h5"), str(out / "wv3-4band_train.h5")]
+    val = [str(out / "wv3_val.h5")]
+    torch.manual_seed(0)
+    full = fit(_cfg(tmp_path / "a", train, val, epochs=4))
+    h = full["history"]
+    assert h[-1]["train_l1"] < h[0]["train_l1"]
+    assert {"wv3/Q2n", "wv3/PSNR", "wv3/SAM", "wv3/ERGAS"} <= set(h[0])
+    ck = load_checkpoint(tmp_path / "a" / "best")
+    assert ck["meta"]["model_name"] == "sumdun_tiny" and ck["meta"]["sensors"] == ["wv3"]
+    assert (tmp_path / "a" / "log.csv").read_text().count("\n") == 5
+    # interrupted after 2 epochs, resumed to 4: the same weights as the uninterrupted run
+    fit(_cfg(tmp_path / "b", train, val, epochs=4), stop_after=2)
+    fit(_cfg(tmp_path / "b", train, val, epochs=4), resume=True)
+    a = load_checkpoint(tmp_path / "a" / "last")["weights"]
+    b = load_checkpoint(tmp_path / "b" / "last")["weights"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_checkpoint_errors(dataset, tmp_path):
+    out, _ = dataset
+    fit(_cfg(tmp_path, [str(out / "wv3_train.h5")], [], epochs=1))
+    other = create_model("sumdun_tiny", dim=8)
+    with pytest.raises(CheckpointError, match="another model configuration.*dim"):
+        load_checkpoint(tmp_path / "last", other)
+    model = create_model("sumdun_tiny")
+    load_checkpoint(tmp_path / "last", model)  # the matching model loads
+    (tmp_path / "last" / "model.safetensors").write_bytes(b"\x00garbage" * 10)
+    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+        load_checkpoint(tmp_path / "last", model)
+    (tmp_path / "best" / "meta.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match="not valid JSON"):
+        load_checkpoint(tmp_path / "best")
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        load_checkpoint(tmp_path / "nowhere")
+
+
+def test_prompt_embeddings_are_used_and_recorded(dataset, tmp_path):
+    from sumdun.prompts import HashEncoder, StatsDescriber
+    from sumdun.prompts.dataset import precompute_prompts
+
+    out, _ = dataset
+    src = out / "wv3_train.h5"
+    local = tmp_path / "wv3_train.h5"
+    local.write_bytes(src.read_bytes())
+    precompute_prompts(local, StatsDescriber(), HashEncoder(dim=32), progress=False)
+    res = fit(_cfg(tmp_path / "run", [str(local)], [], epochs=1))
+    meta = json.loads((res["last"] / "meta.json").read_text())
+    assert meta["text_encoder"]["name"] == "hash" and meta["model_config"]["text_dim"] == 32
+
+
+def test_shipped_example_config_parses():
+    from pathlib import Path
+
+    from sumdun.engine.train import load_config
+
+    cfg = load_config(Path(__file__).parents[1] / "configs" / "sumdun_small_dgsamples.yaml")
+    assert cfg.model == "sumdun_small" and len(cfg.train) == 4 and cfg.epochs == 30
+    assert all(p.endswith("_train.h5") for p in cfg.train)
+
+
+def test_cli_build_dataset_and_train(tmp_path, capsys):
+    import yaml
+
+    from sumdun.cli import main
+
+    assert main(["build-dataset", str(tmp_path / "d"), "--samples", "wv2", "--patch", "64",
+                 "--stride", "64", "--no-subsets"]) == 0
+    assert "wv2: train" in capsys.readouterr().out
+    cfg = {"model": "sumdun_tiny", "train": ["d/wv2_train.h5"], "val": ["d/wv2_val.h5"],
+           "out_dir": str(tmp_path / "run"), "epochs": 1, "batch_size": 4, "progress": False}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["train", "--config", str(tmp_path / "c.yaml")]) == 0
+    assert (tmp_path / "run" / "best" / "model.safetensors").exists()
+    (tmp_path / "bad.yaml").write_text("modle: sumdun_tiny\n")
+    assert main(["train", "--config", str(tmp_path / "bad.yaml")]) == 2
+    assert "unknown settings ['modle']" in capsys.readouterr().err

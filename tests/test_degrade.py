@@ -10,6 +10,7 @@ from scipy.signal.windows import kaiser
 
 from sumdun import degrade as d
 
+import toolbox_reference as R
 from synthetic import scene
 
 
@@ -38,30 +39,10 @@ def test_fsamp2_flat_response_is_a_delta():
     np.testing.assert_allclose(h, expected, atol=1e-15)
 
 
-def _reference_mtf_kernel(gnyq, ratio, n):
-    """Independent transcription of genMTF.m: explicit inverse DFT (cosine sums, no FFT or
-    shifts) of the sampled Gaussian response, times the circular Kaiser window (Huang)."""
-    alpha = math.sqrt(((n - 1) * (1 / ratio) / 2) ** 2 / (-2 * math.log(gnyq)))
-    k = np.arange(n) - (n - 1) // 2
-    g1 = np.exp(-(k**2) / (2 * alpha**2))
-    hd = np.outer(g1, g1)
-    hd[hd < np.finfo(float).eps * hd.max()] = 0
-    hd = hd / hd.max()
-    m = k  # tap positions relative to the centre
-    c = np.cos(2 * np.pi * np.outer(m, k) / n)  # (m, k)
-    s = np.sin(2 * np.pi * np.outer(m, k) / n)
-    # real part of (1/n^2) sum_k sum_l hd[k,l] exp(+i 2pi (m k + p l)/n)
-    h = (c @ hd @ c.T - s @ hd @ s.T) / n**2
-    t = np.linspace(-1, 1, n)
-    r = np.hypot(*np.meshgrid(t, t))
-    w = np.where(r <= 1, np.interp(np.minimum(r, 1), t, kaiser(n, 0.5)), 0.0)
-    return h * w
-
-
 @pytest.mark.parametrize("gnyq", [0.34, 0.22, 0.11, 0.3, 0.15])
 @pytest.mark.parametrize("ratio,n", [(4, 41), (2, 41), (4, 21)])
 def test_mtf_kernel_matches_independent_transcription(gnyq, ratio, n):
-    np.testing.assert_allclose(d.mtf_kernel(gnyq, ratio, n), _reference_mtf_kernel(gnyq, ratio, n),
+    np.testing.assert_allclose(d.mtf_kernel(gnyq, ratio, n), R.gauss_fir(gnyq, ratio, n),
                                rtol=0, atol=1e-14)
 
 

@@ -7,7 +7,7 @@ from sumdun.degrade import interp23tap
 from sumdun.models import ABLATIONS, SUMDUN, SUMDUNConfig, create_model, list_models
 from sumdun.models.sumdun import GDM
 
-ZERO_INIT = ("film", "route_out", "out.")
+ZERO_INIT = ("film", "route_out", "out.", "unlift")
 
 
 def _inputs(bands, batch=2, h=16, seed=0):
@@ -18,7 +18,8 @@ def _inputs(bands, batch=2, h=16, seed=0):
 
 
 def _wake_spims(model, seed=0):
-    """Give the zero-initialised SPIM output layers (and the null prompt) non-zero weights."""
+    """Give the zero-initialised layers (SPIM outputs, stage outputs, the null prompt) non-zero
+    weights."""
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in model.named_parameters():

@@ -151,7 +151,7 @@ def test_shipped_example_config_parses():
     from sumdun.engine.train import load_config
 
     cfg = load_config(Path(__file__).parents[1] / "configs" / "sumdun_small_dgsamples.yaml")
-    assert cfg.model == "sumdun_small" and len(cfg.train) == 4 and cfg.epochs == 30
+    assert cfg.model == "sumdun_small" and len(cfg.train) == 4 and cfg.epochs == 25
     assert all(p.endswith("_train.h5") for p in cfg.train)
 
 

@@ -15,7 +15,7 @@ from .viz import side_by_side, stretch, true_colour, write_png
 from .wald_files import cast_to
 
 #: methods shown by the demo, best available first
-DEMO_METHODS = ("bt-h", "mtf-glp-hpm", "exp")
+DEMO_METHODS = ("sumdun", "bt-h", "mtf-glp-hpm", "exp")  # sumdun when its weights ship
 
 
 def _table(rows: list[dict], keys: list[str]) -> str:

@@ -5,3 +5,4 @@ Each reproduces the algorithm of G. Vivone's MATLAB toolbox (public copy in
 ``interp23tap`` first, as the toolbox scripts do.
 """
 from . import bdsd, brovey, exp, glp, pracs  # noqa: F401
+from . import neural  # noqa: F401  (SUM-DUN; registered only when its weights ship)

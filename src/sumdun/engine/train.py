@@ -54,7 +54,8 @@ class TrainConfig:
 
 
 def load_config(path: str | os.PathLike) -> TrainConfig:
-    """A :class:`TrainConfig` from YAML; relative data paths are taken from the file's folder."""
+    """A :class:`TrainConfig` from YAML; relative paths (data, out_dir) are taken from the
+    file's folder."""
     import yaml
 
     p = Path(path)
@@ -66,6 +67,8 @@ def load_config(path: str | os.PathLike) -> TrainConfig:
     for key in ("train", "val"):
         raw[key] = [str((p.parent / f).resolve()) if not Path(f).is_absolute() else f
                     for f in raw.get(key, [])]
+    if "out_dir" in raw and not Path(raw["out_dir"]).is_absolute():
+        raw["out_dir"] = str((p.parent / raw["out_dir"]).resolve())
     return TrainConfig(**raw)
 
 

@@ -6,9 +6,9 @@ UTM 13N (Longmont, Colorado); zero marks pixels outside the image (nodata).
 """
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
+from .._deps import package_dir
 from .geotiff import read_geotiff_pair
 from .scene import ScenePair
 
@@ -23,12 +23,8 @@ def list_samples() -> list[str]:
 
 
 def _package_dir() -> Path:
-    """The installed dgsamples folder, found without importing the package."""
-    spec = importlib.util.find_spec("dgsamples")
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError("the sample scenes come from the PyPI package dgsamples; install it "
-                          "with: pip install 'sumdun[samples]' (or pip install dgsamples)")
-    return Path(list(spec.submodule_search_locations)[0])
+    return package_dir("dgsamples", "the sample scenes come from the PyPI package dgsamples; "
+                       "install it with: pip install 'sumdun[samples]' (or pip install dgsamples)")
 
 
 def _key(name: str) -> str:

@@ -211,6 +211,8 @@ class SPMN(nn.Module):
         self.lift = Patchify(cin, dim, f, spectral)
         self.local = DepthwiseSpatial(dim) if f == 1 else nn.Identity()
         self.unlift = Unpatchify(dim, cout, f)
+        nn.init.zeros_(self.unlift.proj.conv.weight)  # an untrained stage adds nothing: the
+        nn.init.zeros_(self.unlift.proj.conv.bias)    # network starts as EXP + gradient steps
         self.blocks = nn.ModuleList(TransformerBlock(dim, cfg.heads, cfg.expansion, spectral)
                                     for _ in range(cfg.blocks))
         self.spims = nn.ModuleList(SPIM(dim, cfg.text_hidden, cfg.spim, cfg.experts,

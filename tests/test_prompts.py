@@ -15,7 +15,7 @@ from sumdun.prompts import (HashEncoder, MLLMDescriber, MLLMError, PromptCache, 
                             describe_pair, get_describer, get_encoder, prompt_for_pair,
                             scene_stats)
 
-from synthetic import landcover_scene, scene
+from synthetic import landcover_scene
 
 STUB = Path(__file__).parent / "mllm_stub_server.py"
 
@@ -274,11 +274,6 @@ def test_get_describer_and_encoder_errors():
         get_describer("gpt")
     with pytest.raises(ValueError, match="api must be"):
         MLLMDescriber(api="grpc")
-
-
-def test_scene_helper_still_works():
-    gt, ms, pan = scene(seed=0, bands=4, h=8, w=8)
-    assert ms.shape == (4, 8, 8)
 
 
 def test_prompts_command_precomputes_and_resumes(tmp_path, capsys):

@@ -1,7 +1,6 @@
 """SUM-DUN in the fusion registry, with the shipped weights (``sumdun.weights``)."""
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -26,7 +25,10 @@ def _prompt(ms, pan, sensor, ratio, meta, prompt):
         return None
     from ..prompts import StatsDescriber, get_encoder
 
-    enc = _CACHE.setdefault(("encoder", enc_meta["name"]), get_encoder(enc_meta["name"]))
+    key = ("encoder", enc_meta["name"])
+    if key not in _CACHE:  # load (and hash-check) the encoder once, not on every call
+        _CACHE[key] = get_encoder(enc_meta["name"])
+    enc = _CACHE[key]
     texts = []
     for b in range(ms.shape[0]):
         if prompt == "stats":

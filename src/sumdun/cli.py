@@ -112,6 +112,39 @@ def _cmd_train(args) -> int:
     return 0
 
 
+def _parse_options(pairs: list[str] | None) -> dict:
+    """``["block=64", "x=1.5"]`` -> ``{"block": 64, "x": 1.5}`` (YAML scalars)."""
+    import yaml
+
+    out = {}
+    for item in pairs or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"method option {item!r} is not KEY=VALUE")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def _cmd_fuse(args) -> int:
+    import time
+
+    from .scene_fusion import fuse_geotiff
+
+    t0 = time.perf_counter()
+    describer_options = {}
+    if args.describer == "mllm":
+        describer_options = dict(base_url=args.base_url, model=args.model)
+    out = fuse_geotiff(args.ms, args.pan, args.out, method=args.method, sensor=args.sensor,
+                       ratio=args.ratio, tile=args.tile, overlap=args.overlap,
+                       prompt=args.prompt, describer=args.describer,
+                       prompt_scope=args.prompt_scope, device=args.device, dtype=args.dtype,
+                       nodata=args.nodata, cog=args.cog, progress=not args.quiet,
+                       crop_to_overlap=args.crop_to_overlap,
+                       describer_options=describer_options, **_parse_options(args.option))
+    print(f"wrote {out} ({time.perf_counter() - t0:.1f} s)")
+    return 0
+
+
 def _cmd_demo(args) -> int:
     from .demo import run_demo
 
@@ -191,6 +224,40 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--resume", action="store_true", help="continue from <out_dir>/last")
     s.set_defaults(func=_cmd_train)
 
+    s = sub.add_parser("fuse", help="pansharpen a GeoTIFF MS + PAN pair of any size, tile by "
+                       "tile, into a georeferenced GeoTIFF on the PAN grid")
+    s.add_argument("ms", help="multispectral GeoTIFF")
+    s.add_argument("pan", help="panchromatic GeoTIFF (same CRS, pixel size MS / ratio)")
+    s.add_argument("out", help="output GeoTIFF (written to a temporary name, then renamed)")
+    s.add_argument("--method", default=None, help="registry name (see `sumdun methods`); "
+                   "default sumdun")
+    s.add_argument("--sensor", default=None, help="sensor (see `sumdun sensors`): MTF gains "
+                   "and bit depth; default generic")
+    s.add_argument("--ratio", type=int, default=4, help="PAN/MS pixel-size ratio (default 4)")
+    s.add_argument("--tile", type=int, default=512, help="tile size in PAN pixels (default "
+                   "512; memory grows with its square)")
+    s.add_argument("--overlap", type=int, default=32, help="context on each inner tile side, "
+                   "PAN pixels, blended (default 32)")
+    s.add_argument("--prompt", default=None, help="SUM-DUN: a fixed text prompt")
+    s.add_argument("--describer", choices=("stats", "mllm"), default="stats",
+                   help="SUM-DUN: who writes the prompt when --prompt is not given")
+    s.add_argument("--prompt-scope", choices=("scene", "tile"), default="scene",
+                   help="one prompt per scene (from an overview, default) or per tile")
+    s.add_argument("--base-url", default="http://127.0.0.1:11434/v1", help="MLLM server")
+    s.add_argument("--model", default="qwen2.5vl", help="MLLM model name")
+    s.add_argument("--device", default="cpu", help="SUM-DUN device: cpu (default) or cuda")
+    s.add_argument("--dtype", default=None, help="output data type (default: the MS dtype, "
+                   "rounded and clipped; e.g. float32)")
+    s.add_argument("--nodata", type=float, default=None, help="nodata value of both inputs "
+                   "(default: from the files)")
+    s.add_argument("--cog", action="store_true", help="write a Cloud-Optimised GeoTIFF")
+    s.add_argument("--crop-to-overlap", action="store_true", help="fuse the shared ground "
+                   "when the MS and PAN extents differ")
+    s.add_argument("-o", "--option", action="append", metavar="KEY=VALUE",
+                   help="method option, repeatable (e.g. -o block=64 for bdsd)")
+    s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=_cmd_fuse)
+
     s = sub.add_parser("demo", help="fuse a real sample scene; write GeoTIFF, quicklook PNG "
                        "and metrics table")
     s.add_argument("--out", default="demo_output", help="output folder (default demo_output)")
@@ -211,6 +278,10 @@ def main(argv: list[str] | None = None) -> int:
         msg = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"sumdun {args.command}: error: {msg}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"sumdun {args.command}: interrupted; no partial output was left",
+              file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

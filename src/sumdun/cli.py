@@ -145,6 +145,42 @@ def _cmd_fuse(args) -> int:
     return 0
 
 
+def _split(text: str | None) -> list[str]:
+    return [t.strip() for t in (text or "").split(",") if t.strip()]
+
+
+def _cmd_evaluate(args) -> int:
+    from .evaluation import evaluate
+
+    res = evaluate(_split(args.methods), data=args.data or [],
+                   full_resolution=args.full_resolution or [], out=args.out, border=args.border,
+                   block=args.block, clip=not args.no_clip, limit=args.limit,
+                   progress=not args.quiet, fresh=args.fresh)
+    print(res["markdown"])
+    print(f"tables and per-sample results in {args.out}/ (table.md, table.tex, results.csv, "
+          "results.json, samples.jsonl)")
+    return 0
+
+
+def _cmd_figure(args) -> int:
+    from .evaluation import figure_for_sample
+
+    paths = figure_for_sample(args.data, args.index, _split(args.methods), args.out,
+                              profile_out=args.profile, dpi=args.dpi)
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def _cmd_ablate(args) -> int:
+    from .evaluation import run_ablations
+
+    res = run_ablations(args.config, args.data, out=args.out,
+                        names=_split(args.only) or None, epochs=args.epochs,
+                        progress=not args.quiet)
+    print(res["markdown"])
+    return 0
+
+
 def _cmd_demo(args) -> int:
     from .demo import run_demo
 
@@ -257,6 +293,46 @@ def build_parser() -> argparse.ArgumentParser:
                    help="method option, repeatable (e.g. -o block=64 for bdsd)")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=_cmd_fuse)
+
+    s = sub.add_parser("evaluate", help="run methods on PanCollection test files; paper-style "
+                       "tables (Markdown, LaTeX, CSV, JSON), resumable")
+    s.add_argument("--methods", required=True, help="comma-separated registry names or "
+                   "SUM-DUN checkpoint folders, e.g. sumdun,bt-h,bdsd,pracs")
+    s.add_argument("--data", action="append", help="reduced-resolution .h5 with gt, ms, pan "
+                   "(repeatable)")
+    s.add_argument("--full-resolution", action="append", help="full-resolution .h5 with ms "
+                   "and pan (repeatable): D_lambda, D_S, HQNR")
+    s.add_argument("--out", default="eval", help="output folder (default eval/)")
+    s.add_argument("--border", type=int, default=0, help="pixels cut from each side before "
+                   "the reduced-resolution indices (default 0)")
+    s.add_argument("--block", type=int, default=32, help="Q2n / Q / D_S block (default 32)")
+    s.add_argument("--no-clip", action="store_true", help="do not clip fused values to the "
+                   "bit-depth range first")
+    s.add_argument("--limit", type=int, default=None, help="first N samples of each file")
+    s.add_argument("--fresh", action="store_true", help="discard earlier results in --out")
+    s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=_cmd_evaluate)
+
+    s = sub.add_parser("figure", help="quicklooks (one stretch, zoomed inset), error maps and "
+                       "a spectral profile of methods on one sample")
+    s.add_argument("data", help="PanCollection .h5 (gt gives the error maps)")
+    s.add_argument("--index", type=int, default=0, help="sample index (default 0)")
+    s.add_argument("--methods", required=True, help="comma-separated, e.g. sumdun,bt-h,exp")
+    s.add_argument("--out", required=True, help="figure file (.png or .pdf)")
+    s.add_argument("--profile", default=None, help="also write the spectral profile here")
+    s.add_argument("--dpi", type=int, default=100)
+    s.set_defaults(func=_cmd_figure)
+
+    s = sub.add_parser("ablate", help="train and evaluate the paper's ablations (Tables 4, 5) "
+                       "under one budget; print the PSNR table")
+    s.add_argument("--config", required=True, help="training YAML shared by every ablation")
+    s.add_argument("--data", action="append", required=True, help="test .h5 (repeatable)")
+    s.add_argument("--out", default="runs/ablation", help="output folder")
+    s.add_argument("--only", default=None, help="comma-separated ablation tags or names "
+                   "(default all)")
+    s.add_argument("--epochs", type=int, default=None, help="override the config's epochs")
+    s.add_argument("-q", "--quiet", action="store_true")
+    s.set_defaults(func=_cmd_ablate)
 
     s = sub.add_parser("demo", help="fuse a real sample scene; write GeoTIFF, quicklook PNG "
                        "and metrics table")

@@ -205,13 +205,18 @@ def onions_quality(ref: torch.Tensor, fus: torch.Tensor) -> torch.Tensor:
 def _onions_quality_stacked(x: torch.Tensor) -> torch.Tensor:
     """:func:`onions_quality` of blocks stacked as ``[ref; fus; 1]``: ``(..., 2N+1, P)``."""
     n = (x.shape[-2] - 1) // 2
-    p = x.shape[-1]
-    k = p / (p - 1)
     g = torch.matmul(x, x.transpose(-1, -2))
     sr, sf = g[..., :n, 2 * n], g[..., n:2 * n, 2 * n]
     srr = torch.diagonal(g[..., :n, :n], dim1=-2, dim2=-1)
     sff = torch.diagonal(g[..., n:2 * n, n:2 * n], dim1=-2, dim2=-1)
-    srf = g[..., :n, n:2 * n]
+    return _onions_from_moments(sr, sf, srr, sff, g[..., :n, n:2 * n], x.shape[-1])
+
+
+def _onions_from_moments(sr, sf, srr, sff, srf, p: int) -> torch.Tensor:
+    """:func:`onions_quality` from raw block sums over ``p`` pixels: ``sr, sf, srr, sff``
+    ``(..., N)`` (sums of ref, fus and their squares per band), ``srf`` ``(..., N, N)``."""
+    n = sr.shape[-1]
+    k = p / (p - 1)
     var_r = (p * srr - sr * sr).clamp(min=0) / p**2       # population variances
     var_f = (p * sff - sf * sf).clamp(min=0) / p**2
     cov = (p * srf - sr.unsqueeze(-1) * sf.unsqueeze(-2)) / p**2
@@ -219,7 +224,7 @@ def _onions_quality_stacked(x: torch.Tensor) -> torch.Tensor:
     t = torch.sqrt(var_r * p / (p - 1))                      # std2 (N-1)
     t = torch.where(t == 0, torch.finfo(torch.float64).eps, t)
     u = torch.where(s == 0, 1.0, t)                          # fused scale: none when s == 0
-    sign = torch.ones(n, dtype=x.dtype, device=x.device)
+    sign = torch.ones(n, dtype=sr.dtype, device=sr.device)
     sign[1:] = -1                                            # conjugation of dat2
     m2 = sign * ((sf / p - s) / u + 1)                       # block means of dat2 (dat1's are 1)
     q2m2 = (m2 * m2).sum(-1)
@@ -259,6 +264,10 @@ def q2n_map(fused: torch.Tensor, gt: torch.Tensor, block: int = 32, shift: int =
     gt, fused = _mirror_pad_end(gt, extra_h, extra_w), _mirror_pad_end(fused, extra_h, extra_w)
     c = gt.shape[1]
     c2 = 1 << max(0, math.ceil(math.log2(c)))  # bands zero-padded to a power of two
+    if quantize:
+        warn_if_normalised(gt, fused)
+    if shift == block:
+        return _q2n_map_distinct(gt, fused, block, c2, quantize)
     b = gt.shape[0]
     rows = (gt.shape[-2] - block) // shift + 1
     cols = (gt.shape[-1] - block) // shift + 1
@@ -270,12 +279,47 @@ def q2n_map(fused: torch.Tensor, gt: torch.Tensor, block: int = 32, shift: int =
     x[..., c2:c2 + c, :, :] = fused.unfold(-2, block, shift).unfold(-2, block, shift).permute(
         0, 2, 3, 1, 4, 5)
     x[..., 2 * c2, :, :] = 1.0
-    if quantize:  # uint16(): round half away from zero, saturate to [0, 65535]
-        warn_if_normalised(gt, fused)
-        data = x[..., :2 * c2, :, :]
-        data.clamp_(0, 65535).add_(0.5).floor_()
+    if quantize:
+        _uint16_(x[..., :2 * c2, :, :])
     q = _onions_quality_stacked(x.flatten(-2))
     return torch.sqrt((q**2).sum(-1))
+
+
+def _uint16_(x: torch.Tensor) -> torch.Tensor:
+    """MATLAB ``uint16()`` in place: round half away from zero, saturate to [0, 65535]."""
+    return x.clamp_(0, 65535).add_(0.5).floor_()
+
+
+#: bytes of one image's block rows processed at a time by the distinct-block Q2n (cache-sized)
+_Q2N_CHUNK_BYTES = 1 << 21
+
+
+def _q2n_map_distinct(gt, fused, block: int, c2: int, quantize: bool) -> torch.Tensor:
+    """Distinct blocks (``shift == block``): block sums chunk by chunk of block rows, so each
+    chunk is quantised, rearranged and multiplied while it is in cache. Sums of integer digital
+    numbers are exact in float64 (< 2**53 up to 2**21 pixels per block)."""
+    b, c, h, w = gt.shape
+    rows, cols, p = h // block, w // block, block * block
+    step = max(1, _Q2N_CHUNK_BYTES // (c * block * w * gt.element_size()))
+    parts = []
+    for r0 in range(0, rows, step):
+        r1 = min(rows, r0 + step)
+        sums = []
+        for img in (gt, fused):
+            x = img[:, :, r0 * block:r1 * block, :]
+            x = _uint16_(x.clone()) if quantize else x
+            x = x.reshape(b, c, r1 - r0, block, cols, block).permute(0, 2, 4, 1, 3, 5)
+            x = x.reshape(b, r1 - r0, cols, c, p)                # (B, r, q, C, P) copy
+            sums.append((x, x.sum(-1), (x * x).sum(-1)))
+        (xr, sr, srr), (xf, sf, sff) = sums
+        srf = xr @ xf.transpose(-1, -2)
+        if c2 > c:  # zero bands: zero sums
+            pad = (0, c2 - c)
+            sr, sf, srr, sff = (F.pad(t, pad) for t in (sr, sf, srr, sff))
+            srf = F.pad(srf, (0, c2 - c, 0, c2 - c))
+        q = _onions_from_moments(sr, sf, srr, sff, srf, p)
+        parts.append(torch.sqrt((q**2).sum(-1)))
+    return torch.cat(parts, 1)
 
 
 def q2n(fused: Array, gt: Array, block: int = 32, shift: int = 32, quantize: bool = True):

@@ -406,3 +406,88 @@ def MTF_GLP_FS(i_ms, i_pan, ratio, gains):
         g = np.cov(i_ms[:, :, k].ravel(), i_pan.ravel())[0, 1] / np.cov(lp.ravel(), i_pan.ravel())[0, 1]
         out[:, :, k] = i_ms[:, :, k] + g * (i_pan - lp)
     return out
+
+
+# --- Starck-Murtagh wavelet (ndwt2_working / indwt2_working), GSA.m, AWLP.m ----------------------
+# Written step by step after the structure of MATLAB's ndwt2 / indwt2 ('sym' extension, full
+# conv2, the two crops of wdec1D, recFUNC's central extraction and /4). The toolbox's
+# ndwt2_working.m is not in the public copy; a public Python port of it shows the same steps.
+
+SM_H = np.sqrt(2) * np.array([1, 4, 6, 4, 1]) / 16  # h and htilde (analysis = synthesis)
+
+
+def _wdec1d_lo(x, lo):
+    """wdec1D along dim 2 (each row), approximation only."""
+    lf = len(lo)
+    lx = x.shape[1]
+    lc = lx + lf - 1
+    x = np.concatenate([x[:, lf - 2::-1], x, x[:, :-lf - 1:-1]], axis=1)  # X(:,lf-1:-1:1), X, X(:,end:-1:end-lf+1)
+    full = np.stack([np.convolve(row, lo) for row in x])                 # conv2(X, Lo)
+    length = full.shape[1]
+    full = full[:, lf - 1:length - lf + 1]                               # first = lf, last = lenL-lf+1
+    first = (full.shape[1] - lc) // 2                                    # 1 + floor((lenL-lc)/2)
+    return full[:, first:first + lc]
+
+
+def _wrec1d(x, f):
+    """wrec1D along dim 2: full conv2 of each row."""
+    return np.stack([np.convolve(row, f) for row in x])
+
+
+def starck_murtagh_lowpass(img, ratio):
+    """ndwt2_working(img, levels, WF), every detail zeroed, indwt2_working(WT, 'c'); 2-D."""
+    levels = int(math.ceil(math.log2(ratio)))
+    sizes = [img.shape]
+    a = img.astype(np.float64)
+    for _ in range(levels):
+        a = _wdec1d_lo(a, SM_H)                 # decFUNC: dim 2 first,
+        a = _wdec1d_lo(a.T, SM_H).T             # then dim 1 (permutation [2 1 3])
+        sizes.append(a.shape)
+    for k in range(levels):
+        target = sizes[levels - 1 - k]
+        w = _wrec1d(a.T, SM_H).T                # W{1} = wrec1D(dec{1,1}, Lo{2}, perm)
+        x = _wrec1d(w, SM_H) / 4                # (wrec1D(W{1}, Lo{1}, []) + 0) / 4
+        f0, f1 = (x.shape[0] - target[0]) // 2, (x.shape[1] - target[1]) // 2
+        c0, c1 = -(-(x.shape[0] - target[0]) // 2), -(-(x.shape[1] - target[1]) // 2)
+        a = x[f0:x.shape[0] - c0, f1:x.shape[1] - c1]
+    return a
+
+
+def LPfilterPlusDec(img, ratio):
+    lp = starck_murtagh_lowpass(img, ratio)
+    return lp[ratio // 2::ratio, ratio // 2::ratio]  # imresize(.., 1/ratio, 'nearest')
+
+
+def GSA(i_ms, i_pan, i_ms_lr, ratio):
+    """GSA.m on H x W x C arrays (I_MS expanded, I_MS_LR original)."""
+    c = i_ms.shape[2]
+    lr0 = np.stack([i_ms[:, :, i] - mean2(i_ms[:, :, i]) for i in range(c)], axis=2)
+    lp0 = np.stack([i_ms_lr[:, :, i] - mean2(i_ms_lr[:, :, i]) for i in range(c)], axis=2)
+    hr0 = LPfilterPlusDec(i_pan - mean2(i_pan), ratio)
+    a_mat = np.concatenate([lp0, np.ones(lp0.shape[:2] + (1,))], axis=2).reshape(-1, c + 1)
+    alpha = np.linalg.lstsq(a_mat, hr0.ravel(), rcond=None)[0]
+    intensity = np.sum(np.concatenate([lr0, np.ones(lr0.shape[:2] + (1,))], axis=2) * alpha, 2)
+    i0 = intensity - mean2(intensity)
+    g = np.ones(c + 1)
+    for ii in range(c):
+        g[ii + 1] = np.cov(i0.ravel(), lr0[:, :, ii].ravel())[0, 1] / np.var(i0.ravel(), ddof=1)
+    delta = (i_pan - mean2(i_pan)) - i0
+    v = np.concatenate([i0[:, :, None], lr0], axis=2)
+    v_hat = v + delta[:, :, None] * g
+    out = v_hat[:, :, 1:]
+    return np.stack([out[:, :, i] - mean2(out[:, :, i]) + mean2(i_ms[:, :, i]) for i in range(c)],
+                    axis=2)
+
+
+def AWLP(i_ms, i_pan, ratio):
+    """AWLP.m (the GRSM 2021 version: PAN equalised to each band with the std of
+    imresize(imresize(PAN, 1/ratio), ratio))."""
+    c = i_ms.shape[2]
+    ratio_img = i_ms / (i_ms.sum(2, keepdims=True) / c + EPS)
+    hr_lr = _imresize_hwc(_imresize_hwc(i_pan[:, :, None], 1 / ratio), ratio)[:, :, 0]
+    out = np.zeros_like(i_ms)
+    for i in range(c):
+        p = (i_pan - mean2(i_pan)) * (std2(i_ms[:, :, i]) / std2(hr_lr)) + mean2(i_ms[:, :, i])
+        details = p - starck_murtagh_lowpass(p, ratio)
+        out[:, :, i] = details * ratio_img[:, :, i] + i_ms[:, :, i]
+    return out

@@ -150,6 +150,47 @@ def _device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def _distributed(device: torch.device) -> tuple[int, int, torch.device]:
+    """``(rank, world_size, device)``; joins the process group when started by ``torchrun``
+    (``WORLD_SIZE`` > 1): NCCL on CUDA (one GPU per ``LOCAL_RANK``), gloo on CPU."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1, device
+    import torch.distributed as dist
+
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return dist.get_rank(), dist.get_world_size(), device
+
+
+def _positions(idx: torch.Tensor, mine: torch.Tensor) -> torch.Tensor:
+    """Positions of ``mine`` (a contiguous chunk of ``idx``, or its first element) in ``idx``."""
+    start = int((idx == mine[0]).nonzero()[0, 0])
+    return torch.arange(start, start + len(mine))
+
+
+def _global_mean(loss: torch.Tensor, world: int) -> float:
+    """The global batch's mean L1 from each rank's share (all-reduced on several ranks)."""
+    if world > 1:
+        import torch.distributed as dist
+
+        loss = loss.clone()
+        dist.all_reduce(loss)
+        return float(loss) / world
+    return float(loss)
+
+
+def _rank_slice(idx: torch.Tensor, rank: int, world: int) -> tuple[torch.Tensor, bool]:
+    """This rank's share of a global batch (contiguous chunks); a rank left without samples
+    gets the first one with zero weight so that every rank takes part in the backward pass."""
+    chunks = torch.tensor_split(idx, world)
+    mine = chunks[rank]
+    return (mine, True) if len(mine) else (idx[:1], False)
+
+
 def _lr_lambda(warmup: int, total: int):
     def f(step: int) -> float:
         if step < warmup:
@@ -191,7 +232,8 @@ def fit(cfg: TrainConfig, resume: bool = False, stop_after: int | None = None) -
     if not cfg.train:
         raise ValueError("no training data: set train: [<file>_train.h5, ...]")
     torch.manual_seed(cfg.seed)
-    device = _device(cfg.device)
+    rank, world, device = _distributed(_device(cfg.device))
+    main = rank == 0
     train_sets = [PatchSet(p, cfg.prompts) for p in cfg.train]
     val_sets = [PatchSet(p, cfg.prompts) for p in cfg.val]
     encoders = {json.dumps(s.encoder, sort_keys=True) for s in train_sets if s.encoder}
@@ -203,6 +245,10 @@ def fit(cfg: TrainConfig, resume: bool = False, stop_after: int | None = None) -
     if encoder:
         overrides.setdefault("text_dim", encoder["dim"])
     model = create_model(cfg.model, **overrides).to(device)
+    net = model
+    if world > 1:  # gradients averaged over ranks during backward
+        net = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
     weights = None
     if isinstance(cfg.sampling, dict):
         weights = [float(cfg.sampling.get(s.name, 0.0)) for s in train_sets]
@@ -233,7 +279,7 @@ def fit(cfg: TrainConfig, resume: bool = False, stop_after: int | None = None) -
                  "text_encoder": encoder, "code_version": __version__,
                  "train_config": asdict(cfg)}
     writer = None
-    if cfg.tensorboard:
+    if cfg.tensorboard and main:
         from torch.utils.tensorboard import SummaryWriter
         writer = SummaryWriter(str(out_dir / "tb"))
     log_path = out_dir / "log.csv"
@@ -244,7 +290,9 @@ def fit(cfg: TrainConfig, resume: bool = False, stop_after: int | None = None) -
                 "best": best, "history": json.dumps(history)}
 
     model.train()
-    bar = tqdm(total=total, initial=step, desc="train", unit="step", disable=not cfg.progress)
+    bar = tqdm(total=total, initial=step, desc="train", unit="step",
+               disable=not (cfg.progress and main))
+    drop_p = model.cfg.prompt_dropout if model.uses_text else 0.0
     last_epoch = cfg.epochs if stop_after is None else min(cfg.epochs, epoch + stop_after)
     while epoch < last_epoch:
         plan = sampler.plan(epoch)
@@ -252,10 +300,19 @@ def fit(cfg: TrainConfig, resume: bool = False, stop_after: int | None = None) -
         t0 = time.time()
         for i in range(start, len(plan)):
             d, idx = plan[i]
+            # drawn for the global batch on every rank: the same stream as one process
+            drop = torch.rand(len(idx)) < drop_p if drop_p > 0 else None
+            mine, real = _rank_slice(idx, rank, world) if world > 1 else (idx, True)
             ms, pan, gt, text = (None if t is None else t.to(device)
-                                 for t in train_sets[d].batch(idx))
+                                 for t in train_sets[d].batch(mine))
+            if drop is not None:
+                drop = drop[_positions(idx, mine)] if world > 1 else drop
             with torch.autocast(device.type, enabled=use_amp):
-                loss = F.l1_loss(model(ms, pan, text), gt)
+                out = net(ms, pan, text, prompt_drop=drop)
+                # sum over this rank / elements of the global batch, x world (DDP averages):
+                # the gradient of the global batch's mean L1 on any number of ranks
+                n_global = gt[0].numel() * len(idx)
+                loss = (out - gt).abs().sum() * (world / n_global) * (1.0 if real else 0.0)
             opt.zero_grad(set_to_none=True)
             if scaler:
                 scaler.scale(loss).backward()
@@ -268,20 +325,23 @@ def fit(cfg: TrainConfig, resume: bool = False, stop_after: int | None = None) -
                 scaler.update()
             sched.step()
             step += 1
-            losses.append(float(loss.detach()))
+            losses.append(_global_mean(loss.detach(), world))
             bar.update(1)
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}", epoch=epoch)
             if writer:
                 writer.add_scalar("train/l1", losses[-1], step)
-            if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
+            if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and main:
                 save_checkpoint(out_dir / "last", model, meta_base, state(epoch, i + 1))
-        metrics = evaluate_sets(model, val_sets, device) if val_sets else {}
+        metrics = evaluate_sets(model, val_sets, device) if val_sets and main else {}
         score = float(np.mean([m["Q2n"] for m in metrics.values()])) if metrics else \
             -float(np.mean(losses)) if losses else -math.inf
         row = {"epoch": epoch, "step": step, "train_l1": float(np.mean(losses)) if losses else
                float("nan"), "lr": sched.get_last_lr()[0], "seconds": time.time() - t0,
                **{f"{n}/{k}": v for n, m in metrics.items() for k, v in m.items()}}
         history.append(row)
+        epoch, start = epoch + 1, 0
+        if not main:
+            continue
         new_file = not log_path.exists()
         with open(log_path, "a", newline="") as f:
             w = csv.DictWriter(f, fieldnames=list(row))
@@ -292,7 +352,6 @@ def fit(cfg: TrainConfig, resume: bool = False, stop_after: int | None = None) -
             for k, v in row.items():
                 if "/" in k:
                     writer.add_scalar(f"val/{k}", v, step)
-        epoch, start = epoch + 1, 0
         if score > best:
             best = score
             save_checkpoint(out_dir / "best", model, {**meta_base, "epoch": epoch - 1,
@@ -302,4 +361,8 @@ def fit(cfg: TrainConfig, resume: bool = False, stop_after: int | None = None) -
     bar.close()
     if writer:
         writer.close()
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()  # every rank returns once rank 0's checkpoints are written
     return {"history": history, "best": out_dir / "best", "last": out_dir / "last"}

@@ -285,7 +285,8 @@ class SUMDUN(nn.Module):
             self.skips = nn.ModuleDict({str(k): Pointwise(dims[j], dims[k])
                                         for k, j in self.skip_from.items()})
 
-    def text(self, text_embeds: torch.Tensor | None, batch: int, ref: torch.Tensor):
+    def text(self, text_embeds: torch.Tensor | None, batch: int, ref: torch.Tensor,
+             prompt_drop: torch.Tensor | None = None):
         if text_embeds is not None and (text_embeds.ndim != 2 or
                                         text_embeds.shape[1] != self.cfg.text_dim):
             raise ValueError(f"text_embeds must be (B, {self.cfg.text_dim}), got "
@@ -297,12 +298,17 @@ class SUMDUN(nn.Module):
         else:
             e = text_embeds.to(ref)
             if self.training and self.cfg.prompt_dropout > 0:
-                drop = torch.rand(batch, 1, device=ref.device) < self.cfg.prompt_dropout
+                drop = (torch.rand(batch, 1, device=ref.device) < self.cfg.prompt_dropout
+                        if prompt_drop is None else prompt_drop.view(batch, 1).to(ref.device))
                 e = torch.where(drop, self.null_text.expand(batch, -1), e)
         return self.text_proj(e)
 
     def forward(self, ms: torch.Tensor, pan: torch.Tensor,
-                text_embeds: torch.Tensor | None = None, return_stages: bool = False):
+                text_embeds: torch.Tensor | None = None, return_stages: bool = False,
+                prompt_drop: torch.Tensor | None = None):
+        """``(B, C, h, w)``, ``(B, 1, rh, rw)``, ``(B, D)`` -> ``(B, C, rh, rw)``.
+        ``prompt_drop`` ``(B,)`` bool: in training, which prompts to replace by the null one
+        (drawn inside with ``prompt_dropout`` when None)."""
         r = self.cfg.ratio
         b, c, h, w = ms.shape
         if pan.shape != (b, 1, r * h, r * w):
@@ -314,7 +320,7 @@ class SUMDUN(nn.Module):
                              "coarsest stage scale); pad or crop the patch")
         x = interp23tap(ms, r)
         band_w = self.band_weights(ms)
-        t = self.text(text_embeds, b, ms)
+        t = self.text(text_embeds, b, ms, prompt_drop)
         feats, stages = [], []
         for k, gdm in enumerate(self.gdms):
             x = gdm(x, ms, pan, band_w)

@@ -146,3 +146,30 @@ def test_bad_configuration_and_inputs():
         model(ms, pan[..., :32])
     with pytest.raises(ValueError, match="multiple of 8"):
         model(torch.rand(1, 4, 5, 5), torch.rand(1, 1, 20, 20))
+
+
+def test_routing_balance_loss():
+    """0 when the experts share the load evenly, E - 1 when one expert takes it all; it
+    reaches the router's parameters; nothing to balance without spatial routing."""
+    from sumdun.models.layers import SPIM
+
+    torch.manual_seed(0)
+    m = SPIM(dim=4, text_dim=6, mode="spatial", experts=3).train()
+    x, t = torch.randn(2, 4, 3, 8, 8), torch.randn(2, 6)
+    with torch.no_grad():
+        m.router.conv.weight.zero_()
+        m.router.conv.bias.zero_()
+    m(x, t)
+    assert abs(float(m.balance.detach())) < 1e-6
+    with torch.no_grad():
+        m.router.conv.bias.copy_(torch.tensor([50.0, 0.0, 0.0]))
+    m(x, t)
+    assert float(m.balance.detach()) == pytest.approx(2.0, abs=1e-6)
+    with torch.no_grad():
+        m.router.conv.bias.copy_(torch.tensor([1.0, 0.0, 0.0]))
+    m(x, t)
+    m.balance.backward()
+    assert m.router.conv.bias.grad[0] > 0  # pushing expert 0's share down lowers the loss
+    model = create_model("sumdun_tiny", spim="channel").train()
+    model(torch.rand(1, 4, 8, 8), torch.rand(1, 1, 32, 32))
+    assert float(model.routing_balance_loss()) == 0.0

@@ -187,7 +187,7 @@ def test_ddp_two_gloo_processes_equal_one_process(dataset, tmp_path):
     train = [str(out / "wv3_train.h5"), str(out / "wv3-4band_train.h5")]
     base = dict(model="sumdun_tiny", train=train, val=[], batch_size=5, epochs=2, lr=3e-3,
                 warmup_steps=2, seed=3, progress=False, device="cpu",
-                model_overrides={"prompt_dropout": 0.5})
+                model_overrides={"prompt_dropout": 0.5}, balance_weight=0.0)
     fit(TrainConfig(**base, out_dir=str(tmp_path / "one")))
     cfg = tmp_path / "ddp.yaml"
     cfg.write_text(yaml.safe_dump({**base, "out_dir": str(tmp_path / "two")}))

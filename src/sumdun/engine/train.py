@@ -44,6 +44,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     warmup_steps: int = 20
     clip: float = 1.0
+    balance_weight: float = 0.01  # weight of SPIM's routing balance loss (0: off)
     seed: int = 0
     sampling: object = "size"     # "size" or {dataset name: weight}
     device: str = "auto"
@@ -313,6 +314,9 @@ def fit(cfg: TrainConfig, resume: bool = False, stop_after: int | None = None) -
                 # the gradient of the global batch's mean L1 on any number of ranks
                 n_global = gt[0].numel() * len(idx)
                 loss = (out - gt).abs().sum() * (world / n_global) * (1.0 if real else 0.0)
+                l1_part = loss.detach()
+                if cfg.balance_weight:  # per rank on several ranks (equal in expectation)
+                    loss = loss + cfg.balance_weight * model.routing_balance_loss()
             opt.zero_grad(set_to_none=True)
             if scaler:
                 scaler.scale(loss).backward()
@@ -325,7 +329,7 @@ def fit(cfg: TrainConfig, resume: bool = False, stop_after: int | None = None) -
                 scaler.update()
             sched.step()
             step += 1
-            losses.append(_global_mean(loss.detach(), world))
+            losses.append(_global_mean(l1_part, world))
             bar.update(1)
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}", epoch=epoch)
             if writer:

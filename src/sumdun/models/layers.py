@@ -144,6 +144,7 @@ class SPIM(nn.Module):
     def __init__(self, dim: int, text_dim: int, mode: str, experts: int = 3, tokens: int = 4,
                  spectral: bool = True):
         super().__init__()
+        self.balance: torch.Tensor | None = None  # routing balance of the last training pass
         if mode not in self.MODES:
             raise ValueError(f"SPIM mode must be one of {self.MODES}, got {mode!r}")
         self.mode = mode
@@ -174,6 +175,9 @@ class SPIM(nn.Module):
             x = x * (1 + gamma.view(b, d, 1, 1, 1)) + beta.view(b, d, 1, 1, 1)
         if self.mode in ("spatial", "spatial-channel"):
             routes = self.router(x + self.route_text(t).view(b, d, 1, 1, 1)).softmax(1)
+            if self.training:  # load of each expert over the batch and positions
+                load = routes.transpose(0, 1).flatten(1).mean(1)
+                self.balance = load.numel() * (load * load).sum() - 1.0
             mixed = sum(routes[:, i:i + 1] * e(x) for i, e in enumerate(self.experts))
             x = x + self.route_out(mixed)
         if self.mode == "cross-attention":

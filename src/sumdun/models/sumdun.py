@@ -285,6 +285,16 @@ class SUMDUN(nn.Module):
             self.skips = nn.ModuleDict({str(k): Pointwise(dims[j], dims[k])
                                         for k, j in self.skip_from.items()})
 
+    def routing_balance_loss(self) -> torch.Tensor:
+        """Mean over the spatial SPIMs of ``E * sum_i load_i**2 - 1`` from the last training
+        forward pass, ``load_i`` the mean routing weight of expert ``i`` over the batch and
+        positions: 0 when the experts share the load evenly, ``E - 1`` when one takes all.
+        A zero tensor when the model routes nothing."""
+        terms = [m.balance for m in self.modules() if getattr(m, "balance", None) is not None]
+        if not terms:
+            return torch.zeros((), device=next(self.parameters()).device)
+        return torch.stack(terms).mean()
+
     def text(self, text_embeds: torch.Tensor | None, batch: int, ref: torch.Tensor,
              prompt_drop: torch.Tensor | None = None):
         if text_embeds is not None and (text_embeds.ndim != 2 or

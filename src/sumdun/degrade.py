@@ -201,36 +201,34 @@ def mtf_filter(img: Array, kernels: Array) -> Array:
 
 
 # --------------------------------------------------------------------------- interpolation
-def _upsample2_axis(x: torch.Tensor, dim: int, first: bool, odd_taps: list[float]
-                    ) -> torch.Tensor:
-    """One dyadic step of ``interp23tap.m`` along ``dim`` (-2 or -1), in polyphase form.
+def _upsample2_rows(x: torch.Tensor, first: bool, odd_taps: list[float]) -> torch.Tensor:
+    """One dyadic step of ``interp23tap.m`` along rows (dim -2), in polyphase form.
 
     The toolbox zero-inserts (samples at odd 0-based positions on the first step, even ones
     after) and correlates with the 23 taps with circular borders. Because the centre tap is 1
     and the other even taps are 0, the kept samples pass unchanged and each new sample between
     ``x[i]`` and ``x[i+1]`` is ``sum_j c[2j+1] * (x[i-j] + x[i+1+j])`` (indices modulo n): the
-    same numbers without multiplying the inserted zeros.
+    same numbers without multiplying the inserted zeros. Whole rows are combined in place, with
+    no temporaries.
     """
-    n = x.shape[dim]
+    n = x.shape[-2]
     half = len(odd_taps)  # 6 taps c[1], c[3], ..., c[11]
     idx = torch.arange(-(half - 1), n + half, device=x.device) % n
-    xp = x.index_select(dim, idx)  # xp[k] = x[k - (half-1)]
-    mid = None
-    for j, c in enumerate(odd_taps):
-        pair = torch.add(xp.narrow(dim, half - 1 - j, n), xp.narrow(dim, half + j, n))  # x[i-j] + x[i+1+j]
-        mid = pair.mul_(c) if mid is None else mid.add_(pair, alpha=c)
+    xp = x.index_select(-2, idx)  # xp[k] = x[k - (half-1)]
     shape = list(x.shape)
-    shape[dim] = 2 * n
+    shape[-2] = 2 * n
     out = x.new_empty(shape)
+    mid = x.new_empty(x.shape) if first else out[..., 1::2, :]
+    torch.add(xp.narrow(-2, half - 1, n), xp.narrow(-2, half, n), out=mid).mul_(odd_taps[0])
+    for j in range(1, half):
+        mid.add_(xp.narrow(-2, half - 1 - j, n), alpha=odd_taps[j])
+        mid.add_(xp.narrow(-2, half + j, n), alpha=odd_taps[j])
     if first:   # x[i] -> 2i+1, mid[i] -> 2i+2 (mid[n-1] wraps to 0)
-        out.narrow(dim, 1, 2 * n - 1)[(slice(None),) * (out.ndim + dim) + (slice(None, None, 2),)] = x
-        out.narrow(dim, 2, 2 * n - 2)[(slice(None),) * (out.ndim + dim) + (slice(None, None, 2),)] = \
-            mid.narrow(dim, 0, n - 1)
-        out.narrow(dim, 0, 1).copy_(mid.narrow(dim, n - 1, 1))
-    else:       # x[i] -> 2i, mid[i] -> 2i+1
-        sl = (slice(None),) * (out.ndim + dim)
-        out[sl + (slice(0, None, 2),)] = x
-        out[sl + (slice(1, None, 2),)] = mid
+        out[..., 1::2, :] = x
+        out[..., 2::2, :] = mid[..., :n - 1, :]
+        out[..., :1, :] = mid[..., n - 1:, :]
+    else:       # x[i] -> 2i, mid[i] -> 2i+1 (written in place above)
+        out[..., 0::2, :] = x
     return out
 
 
@@ -253,10 +251,19 @@ def interp23tap(ms: Array, ratio: int = 4) -> Array:
         raise ValueError(f"interp23tap needs a power-of-2 ratio (2, 4, 8, ...), got {ratio}")
     x, restore = as_batch(ms, "ms")
     odd_taps = [float(c) for c in _CDF23_HALF[1::2]]
-    for step in range(int(math.log2(ratio))):
-        x = _upsample2_axis(x, -2, step == 0, odd_taps)
-        x = _upsample2_axis(x, -1, step == 0, odd_taps)
-    return restore(x)
+    steps = int(math.log2(ratio))
+    b, c, h, w = x.shape
+    out = x.new_empty(b, c, ratio * h, ratio * w)
+    # one band at a time (cache-sized work), always along rows: the image is transposed
+    # between the two axes of a step (the axes' order does not change the result)
+    for bi in range(b):
+        for ci in range(c):
+            y = x[bi, ci]
+            for step in range(steps):
+                y = _upsample2_rows(y, step == 0, odd_taps)
+                y = _upsample2_rows(y.t().contiguous(), step == 0, odd_taps).t().contiguous()
+            out[bi, ci] = y
+    return restore(out)
 
 
 def _cubic(x: np.ndarray) -> np.ndarray:

@@ -301,25 +301,32 @@ def _q2n_map_distinct(gt, fused, block: int, c2: int, quantize: bool) -> torch.T
     b, c, h, w = gt.shape
     rows, cols, p = h // block, w // block, block * block
     step = max(1, _Q2N_CHUNK_BYTES // (c * block * w * gt.element_size()))
-    parts = []
+    moments = []
+    # buffers reused by every chunk (fresh large allocations would page-fault each time)
+    bufs = [gt.new_empty(b, step, cols, c, block, block) for _ in range(2)]
+    sq = gt.new_empty(b, step, cols, c, p)
     for r0 in range(0, rows, step):
         r1 = min(rows, r0 + step)
         sums = []
-        for img in (gt, fused):
-            x = img[:, :, r0 * block:r1 * block, :]
-            x = _uint16_(x.clone()) if quantize else x
-            x = x.reshape(b, c, r1 - r0, block, cols, block).permute(0, 2, 4, 1, 3, 5)
-            x = x.reshape(b, r1 - r0, cols, c, p)                # (B, r, q, C, P) copy
-            sums.append((x, x.sum(-1), (x * x).sum(-1)))
+        for img, buf in zip((gt, fused), bufs):
+            view = img[:, :, r0 * block:r1 * block, :].reshape(
+                b, c, r1 - r0, block, cols, block).permute(0, 2, 4, 1, 3, 5)
+            x = buf[:, :r1 - r0]
+            x.copy_(view)                                        # (B, r, q, C, S, S)
+            if quantize:  # uint16(): saturate, round half up (in cache)
+                x.clamp_(0, 65535).add_(0.5).floor_()
+            x = x.view(b, r1 - r0, cols, c, p)
+            s2 = torch.mul(x, x, out=sq[:, :r1 - r0]).sum(-1)
+            sums.append((x, x.sum(-1), s2))
         (xr, sr, srr), (xf, sf, sff) = sums
-        srf = xr @ xf.transpose(-1, -2)
-        if c2 > c:  # zero bands: zero sums
-            pad = (0, c2 - c)
-            sr, sf, srr, sff = (F.pad(t, pad) for t in (sr, sf, srr, sff))
-            srf = F.pad(srf, (0, c2 - c, 0, c2 - c))
-        q = _onions_from_moments(sr, sf, srr, sff, srf, p)
-        parts.append(torch.sqrt((q**2).sum(-1)))
-    return torch.cat(parts, 1)
+        moments.append((sr, sf, srr, sff, xr @ xf.transpose(-1, -2)))
+    sr, sf, srr, sff, srf = (torch.cat(m, 1) for m in zip(*moments))
+    if c2 > c:  # zero bands: zero sums
+        pad = (0, c2 - c)
+        sr, sf, srr, sff = (F.pad(t, pad) for t in (sr, sf, srr, sff))
+        srf = F.pad(srf, (0, c2 - c, 0, c2 - c))
+    q = _onions_from_moments(sr, sf, srr, sff, srf, p)
+    return torch.sqrt((q**2).sum(-1))
 
 
 def q2n(fused: Array, gt: Array, block: int = 32, shift: int = 32, quantize: bool = True):

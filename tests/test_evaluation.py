@@ -148,7 +148,7 @@ def test_figures_are_valid_images_of_the_right_size(tmp_path):
                                   profile_out=tmp_path / "p.png", dpi=80)
     # 3 panels (reference, exp, bt-h) of 2.5 in, 2 rows (quicklook, error) at 80 dpi
     assert _png_size(fig) == (3 * 200, 2 * 200)
-    assert _png_size(prof) == (400, 240)
+    assert _png_size(prof) == (720, 256)  # (9 x 3.2 in) at 80 dpi, with the error panel
     pdf = figure_for_sample(data, 0, ["exp"], tmp_path / "f.pdf")[0]
     assert pdf.read_bytes()[:5] == b"%PDF-"
     with pytest.raises(ValueError, match="no sample 7"):

@@ -48,6 +48,19 @@ def _default_method() -> str:
     return "sumdun" if "sumdun" in list_methods() else "mtf-glp-hpm"
 
 
+def _sensor_band_names(sensor, bands: int) -> list[str] | None:
+    """The sensor table's band names for ``bands`` bands (B, G, R, NIR for the 4-band subset
+    of an 8-band sensor); None when they do not apply."""
+    if len(sensor.band_names) == bands:
+        return list(sensor.band_names)
+    if bands == 4 and len(sensor.band_names) == 8:
+        try:
+            return [sensor.band_names[i] for i in sensor.subset4()]
+        except ValueError:
+            return None
+    return None
+
+
 def _block_size(tile: int) -> int:
     for b in (512, 256, 128, 64, 32, 16):
         if tile % b == 0:
@@ -174,6 +187,8 @@ def fuse_geotiff(ms_path: str | os.PathLike, pan_path: str | os.PathLike,
                 raise ValueError(f"nodata {out_nd} does not fit the output dtype {out_dtype}; "
                                  "pass dtype='float32' or another nodata")
         names = list(ms_ds.descriptions) if all(ms_ds.descriptions) else None
+        if names is None and sensor is not None:  # the sensor's names when the file has none
+            names = _sensor_band_names(s, bands)
         H, W = int(pan_win.height), int(pan_win.width)
         rows, cols = axis_tiles(H, tile, overlap), axis_tiles(W, tile, overlap)
         blender = TileBlender(rows, cols, bands)

@@ -111,27 +111,39 @@ def comparison_figure(images: dict[str, np.ndarray], rgb: Sequence[int], out: st
 def spectral_profile_figure(images: dict[str, np.ndarray], out: str | os.PathLike,
                             reference: np.ndarray | None = None,
                             region: tuple[int, int, int] | None = None,
-                            band_names: Sequence[str] | None = None, inches=(5.0, 3.0),
+                            band_names: Sequence[str] | None = None, inches=(9.0, 3.2),
                             dpi: int = 100) -> Path:
     """Mean value per band over ``region = (row, col, size)`` (default: the whole image) for
-    each image, the reference as a thick black line. ``inches * dpi`` pixels."""
+    each image, the reference as a thick black line; with a reference, a second panel of the
+    mean absolute error per band. ``inches * dpi`` pixels."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=inches)
+    with_err = reference is not None
+    fig, axes = plt.subplots(1, 2 if with_err else 1, figsize=inches, squeeze=False)
+    ax = axes[0, 0]
     first = next(iter(images.values()))
     c = first.shape[0]
     sel = (slice(None),) if region is None else (
         slice(None), slice(region[0], region[0] + region[2]), slice(region[1], region[1] + region[2]))
     x = np.arange(c)
-    if reference is not None:
+    labels = band_names or [str(i + 1) for i in x]
+    if with_err:
         ax.plot(x, np.asarray(reference)[sel].reshape(c, -1).mean(1), "k-", lw=2.5,
                 label="reference")
     for name, a in images.items():
         ax.plot(x, np.asarray(a)[sel].reshape(c, -1).mean(1), marker="o", ms=3, lw=1, label=name)
-    ax.set_xticks(x)
-    ax.set_xticklabels(band_names or [str(i + 1) for i in x], rotation=30, fontsize=7)
     ax.set_ylabel("mean value (input scale)")
     ax.set_title("spectral profile" + ("" if region is None else f" of {region[2]} px region"),
                  fontsize=9)
     ax.legend(fontsize=7)
+    if with_err:
+        e = axes[0, 1]
+        for name, a in images.items():
+            err = np.abs(np.asarray(a, np.float64) - reference)[sel].reshape(c, -1).mean(1)
+            e.plot(x, err, marker="o", ms=3, lw=1, label=name)
+        e.set_ylabel("mean |error| (input scale)")
+        e.set_title("per-band error against the reference", fontsize=9)
+    for a in axes[0]:
+        a.set_xticks(x)
+        a.set_xticklabels(labels, rotation=30, fontsize=7)
     fig.tight_layout()
     return _save(fig, out, dpi)

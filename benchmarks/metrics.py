@@ -3,7 +3,8 @@ implementation of the same definition (tests/toolbox_reference.py: a line-by-lin
 of the MATLAB toolbox with per-block and per-band loops, vectorised over the pixels of a block as
 the MATLAB code is; MATLAB's imresize, which scipy lacks, is sumdun's in both columns).
 
-Run: python benchmarks/metrics.py   (prints a table; target: Q2n and HQNR >= 20x faster)
+Run: python benchmarks/metrics.py [--only Q2n,HQNR]   (prints a table; target: Q2n and HQNR
+>= 20x faster)
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ def timed(fn, repeat=1):
     return best, out
 
 
-def main(size: int = 1024, bands: int = 8) -> None:
+def main(size: int = 1024, bands: int = 8, only: set | None = None) -> None:
     rng = np.random.default_rng(0)
     h = size // 4
     ms = np.clip(rng.normal(600, 150, (bands, h, h)), 0, 2047)
@@ -62,6 +63,8 @@ def main(size: int = 1024, bands: int = 8) -> None:
           f"{torch.get_num_threads()}")
     print(f"{'index':8} {'sumdun s':>10} {'loop s':>10} {'speed-up':>9} {'|diff|':>9}")
     for name, ours, loop in rows:
+        if only and name not in only:
+            continue
         t_ours, v_ours = timed(ours, repeat=5)
         t_loop, v_loop = timed(loop, repeat=3 if name != "Q_avg" else 1)  # best of n: the
         # machine is shared and noisy; the loop's first run also pays for warm-up
@@ -70,4 +73,9 @@ def main(size: int = 1024, bands: int = 8) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    import argparse
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--only", default=None, help="comma-separated indices, e.g. Q2n,HQNR")
+    a = ap.parse_args()
+    main(only=set(a.only.split(",")) if a.only else None)

@@ -33,6 +33,8 @@ def awlp(ms, pan, sensor, ratio):
     lms = upsample(ms, ratio)
     ratio_img = lms / (lms.mean(1, keepdim=True) + torch.finfo(torch.float64).eps)
     pan_lr = imresize(imresize(pan, 1.0 / ratio), float(ratio))
-    pan_eq = (pan - mean2(pan)) * (std2(lms) / std2(pan_lr)) + mean2(lms)   # (B, C, H, W)
-    details = pan_eq - starck_murtagh_lowpass(pan_eq, ratio)
+    # the toolbox equalises PAN to each band (gain a_k, offset) and takes each band's details;
+    # the low-pass is linear with unit DC gain, so details_k = a_k (PAN - LP(PAN)): one low-pass
+    gain = std2(lms) / std2(pan_lr)                                          # (B, C, 1, 1)
+    details = gain * (pan - starck_murtagh_lowpass(pan, ratio))
     return details * ratio_img + lms

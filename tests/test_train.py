@@ -210,3 +210,20 @@ def test_ddp_two_gloo_processes_equal_one_process(dataset, tmp_path):
     # float32 sums in another order, amplified by Adam's normalisation: measured 0.5 % of the
     # training update; other batches or prompt masks on a rank would differ by ~100 %
     assert update > 0.1 and diff < 0.02 * update
+
+
+def test_init_from_checkpoint_for_fine_tuning(dataset, tmp_path):
+    out, _ = dataset
+    train = [str(out / "wv3_train.h5")]
+    fit(_cfg(tmp_path / "a", train, [], epochs=1))
+    # lr 0: training from `init` must leave exactly the initial weights
+    cfg = _cfg(tmp_path / "b", train, [], epochs=1)
+    cfg.init, cfg.lr = str(tmp_path / "a" / "last"), 0.0
+    fit(cfg)
+    a = load_checkpoint(tmp_path / "a" / "last")["weights"]
+    b = load_checkpoint(tmp_path / "b" / "last")["weights"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    bad = _cfg(tmp_path / "c", train, [], epochs=1)
+    bad.init, bad.model_overrides = str(tmp_path / "a" / "last"), {"dim": 6}
+    with pytest.raises(CheckpointError):
+        fit(bad)

@@ -45,6 +45,7 @@ class TrainConfig:
     warmup_steps: int = 20
     clip: float = 1.0
     balance_weight: float = 0.01  # weight of SPIM's routing balance loss (0: off)
+    init: str | None = None       # start from these weights (checkpoint folder or shipped name)
     seed: int = 0
     sampling: object = "size"     # "size" or {dataset name: weight}
     device: str = "auto"
@@ -246,6 +247,11 @@ def fit(cfg: TrainConfig, resume: bool = False, stop_after: int | None = None) -
     if encoder:
         overrides.setdefault("text_dim", encoder["dim"])
     model = create_model(cfg.model, **overrides).to(device)
+    if cfg.init and not resume:  # fine-tuning: weights only, a fresh optimiser and schedule
+        from ..weights import weights_dir
+
+        init = Path(cfg.init) if Path(cfg.init).is_dir() else weights_dir(cfg.init)
+        load_checkpoint(init, model)
     net = model
     if world > 1:  # gradients averaged over ranks during backward
         net = torch.nn.parallel.DistributedDataParallel(

@@ -9,7 +9,8 @@ the scene width, not by the scene size.
 
 Tile-local vs per-tile statistics: EXP is purely local, so tiling reproduces the untiled
 result away from tile edges. Methods that estimate gains or regressions over the image (BT-H,
-BDSD, BDSD-PC, PRACS, MTF-GLP, MTF-GLP-HPM, MTF-GLP-FS) estimate them per tile, and SUM-DUN's
+GSA, AWLP, BDSD, BDSD-PC, PRACS, MTF-GLP, MTF-GLP-HPM, MTF-GLP-FS) estimate them per tile, and
+SUM-DUN's
 channel attention and band weights see the whole tile: their tiles are consistent where the
 scene is homogeneous and blended without seams where it is not. Use a larger ``tile`` for
 statistics closer to the scene's.
@@ -34,8 +35,8 @@ from .tiling import TileBlender, axis_tiles
 __all__ = ["fuse_geotiff", "PER_TILE_STATISTICS"]
 
 #: methods whose statistics (gains, regressions, attention) are estimated per tile
-PER_TILE_STATISTICS = ("bt-h", "bdsd", "bdsd-pc", "pracs", "mtf-glp", "mtf-glp-hpm",
-                       "mtf-glp-fs", "sumdun")
+PER_TILE_STATISTICS = ("bt-h", "gsa", "awlp", "bdsd", "bdsd-pc", "pracs", "mtf-glp",
+                       "mtf-glp-hpm", "mtf-glp-fs", "sumdun")
 
 
 #: GDAL block cache while fusing (bytes = this x 2**20), so memory does not grow with the scene

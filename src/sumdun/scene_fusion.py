@@ -184,7 +184,8 @@ def fuse_geotiff(ms_path: str | os.PathLike, pan_path: str | os.PathLike,
         out_dtype = np.dtype(dtype or ms_ds.dtypes[0])
         if out_nd is not None and out_dtype.kind in "ui":
             info = np.iinfo(out_dtype)
-            if not (info.min <= out_nd <= info.max) or out_nd != int(out_nd):
+            if np.isnan(out_nd) or not (info.min <= out_nd <= info.max) \
+                    or out_nd != int(out_nd):
                 raise ValueError(f"nodata {out_nd} does not fit the output dtype {out_dtype}; "
                                  "pass dtype='float32' or another nodata")
         names = list(ms_ds.descriptions) if all(ms_ds.descriptions) else None

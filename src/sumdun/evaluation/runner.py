@@ -32,7 +32,8 @@ def method_spec(name: str) -> tuple[str, str, dict]:
     return name, name, {}
 
 
-def _set_name(path: Path, attrs: dict) -> str:
+def _set_name(path: Path) -> str:
+    """``wv3_test.h5`` / ``wv3_test_fr.h5`` -> ``wv3``."""
     stem = path.stem
     for suffix in ("_test_fr", "_test", "_fr"):
         if stem.endswith(suffix):
@@ -112,7 +113,7 @@ def evaluate(methods: Sequence[str], data: Iterable[str | os.PathLike] = (),
                 raise ValueError(f"{path} lacks {missing}: reduced-resolution files need gt, "
                                  "ms and pan; full-resolution files ms and pan")
             n = len(d["ms"]) if limit is None else min(limit, len(d["ms"]))
-            jobs.append((kind, path, _set_name(path, d["attrs"]) + ("" if kind == "rr"
+            jobs.append((kind, path, _set_name(path) + ("" if kind == "rr"
                                                                     else " (full res.)"), d, n))
     total = sum(n for *_, n in jobs) * len(specs)
     tqdm = require("tqdm").tqdm

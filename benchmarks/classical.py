@@ -15,6 +15,8 @@ import sys
 import tempfile
 import time
 
+from _proc import peak_rss_mib
+
 
 def run_one(method: str) -> None:
     """Child process: load the scene, fuse, print the fuse time as JSON."""
@@ -29,18 +31,6 @@ def run_one(method: str) -> None:
     out = fuse(ms, pan, method=method, sensor="wv3")
     dt = time.perf_counter() - t0
     print(json.dumps({"seconds": dt, "shape": list(out.shape), "peak_mib": peak_rss_mib()}))
-
-
-def peak_rss_mib() -> float:
-    """This process's own peak resident memory (VmHWM); a child's ``ru_maxrss`` as seen by
-    the parent also counts the parent's pages at fork time."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def measure(cmd: list[str]) -> tuple[float, float, str]:
@@ -64,7 +54,7 @@ def main() -> None:
     base_wall, _, base_out = measure([sys.executable, "-c",
                                       "import numpy as np, json, sys; sys.path.insert(0, "
                                       f"{os.path.dirname(os.path.abspath(__file__))!r}); "
-                                      "from classical import peak_rss_mib; "
+                                      "from _proc import peak_rss_mib; "
                                       "from sumdun.io import load_sample; "
                                       "p = load_sample('wv3'); p.ms.astype(float); "
                                       "p.pan.astype(float); print(peak_rss_mib())"])

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _proc import peak_rss_mib
 
 BANDS, RATIO, STRIP = 4, 4, 512
 
@@ -63,17 +64,6 @@ def generate(folder: Path, side: int, seed: int = 0) -> tuple[Path, Path]:
             ms_ds.write(np.clip(ms, 1, 2047).astype("uint16"),
                         window=Window(0, r0 // RATIO, ms_side, (r1 - r0) // RATIO))
     return ms_path, pan_path
-
-
-def peak_rss_mib() -> float:
-    """This process's peak resident memory (VmHWM). Unlike the child's ``ru_maxrss`` seen by
-    the parent, it does not include the parent's pages at fork time."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024.0
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def run_one(ms: str, pan: str, out: str, method: str) -> None:

@@ -124,13 +124,22 @@ def test_failing_method_is_reported_and_others_continue(tmp_path, monkeypatch):
         with h.File(data) as f:
             flaky.bad_mean = float(f["ms"][1].astype(np.float64).mean())
         res = evaluate(["flaky-test", "exp"], data=[data], out=tmp_path / "e", progress=False)
+        assert res["failures"] == [{"set": "qb", "method": "flaky-test", "index": 1,
+                                    "error": "RuntimeError: cannot fuse this one"}]
+        assert res["rr"]["qb"]["flaky-test"]["Q2n"][2] == 2
+        assert res["rr"]["qb"]["exp"]["Q2n"][2] == 3
+        assert "cannot fuse this one" in (tmp_path / "e" / "table.md").read_text()
+        # the cause fixed, a re-run tries the failed sample again (and only that one)
+        flaky.bad_mean = None
+        res = evaluate(["flaky-test", "exp"], data=[data], out=tmp_path / "e", progress=False)
+        assert res["failures"] == [] and res["rr"]["qb"]["flaky-test"]["Q2n"][2] == 3
+        assert len((tmp_path / "e" / "samples.jsonl").read_text().splitlines()) == 7
     finally:
         _REGISTRY.pop("flaky-test", None)
-    assert res["failures"] == [{"set": "qb", "method": "flaky-test", "index": 1,
-                                "error": "RuntimeError: cannot fuse this one"}]
-    assert res["rr"]["qb"]["flaky-test"]["Q2n"][2] == 2
-    assert res["rr"]["qb"]["exp"]["Q2n"][2] == 3
-    assert "cannot fuse this one" in (tmp_path / "e" / "table.md").read_text()
+    # a later run with fewer methods tables only those, though the log holds more
+    res = evaluate(["exp"], data=[data], out=tmp_path / "e", progress=False)
+    assert list(res["rr"]["qb"]) == ["exp"]
+    assert "flaky-test" not in (tmp_path / "e" / "table.md").read_text()
 
 
 def _png_size(path):

@@ -56,6 +56,17 @@ def test_q2n_padding_and_band_padding_match_toolbox(bands, hw):
     close(M.q2n(f, g, block=16, shift=8), R.q2n(R.hwc(g), R.hwc(f), 16, 8))
 
 
+def test_q2n_chunked_moments_match_toolbox(monkeypatch):
+    """Distinct-block Q2n sums block moments a few block rows at a time: several chunks and a
+    shorter last one (5 block rows, 2 per chunk) must give the toolbox's value."""
+    import sumdun.metrics.reduced as red
+
+    gt, fused, _, _ = _case(8, 40, 24, seed=11)  # 160 x 96 -> 5 x 3 blocks of 32
+    one_row = 8 * 32 * gt.shape[-1] * 8          # bytes of one block row of one image
+    monkeypatch.setattr(red, "_Q2N_CHUNK_BYTES", 2 * one_row)
+    close(M.q2n(fused, gt), R.q2n(R.hwc(gt), R.hwc(fused)))
+
+
 def test_q2n_quantize_option_matches_toolbox_without_rounding():
     gt, fused, _, _ = _case(4, seed=3)
     g, f = gt / 2047, fused / 2047

@@ -32,11 +32,7 @@ from .io.geotiff import _common_windows, check_pair, open_raster
 from .io.scene import SceneError
 from .tiling import TileBlender, axis_tiles
 
-__all__ = ["fuse_geotiff", "PER_TILE_STATISTICS"]
-
-#: methods whose statistics (gains, regressions, attention) are estimated per tile
-PER_TILE_STATISTICS = ("bt-h", "gsa", "awlp", "bdsd", "bdsd-pc", "pracs", "mtf-glp",
-                       "mtf-glp-hpm", "mtf-glp-fs", "sumdun")
+__all__ = ["fuse_geotiff"]
 
 
 #: GDAL block cache while fusing (bytes = this x 2**20), so memory does not grow with the scene
@@ -284,6 +280,6 @@ def fuse_geotiff(ms_path: str | os.PathLike, pan_path: str | os.PathLike,
                     bar.update(1)
             bar.close()
             if cog:
-                require("rasterio.shutil").copy(work, final_tmp, driver="COG", compress=compress or "NONE",
-                                     BIGTIFF="IF_SAFER")
+                require("rasterio.shutil").copy(work, final_tmp, driver="COG",
+                                                compress=compress or "NONE", BIGTIFF="IF_SAFER")
     return out_path

@@ -168,12 +168,6 @@ def _distributed(device: torch.device) -> tuple[int, int, torch.device]:
     return dist.get_rank(), dist.get_world_size(), device
 
 
-def _positions(idx: torch.Tensor, mine: torch.Tensor) -> torch.Tensor:
-    """Positions of ``mine`` (a contiguous chunk of ``idx``, or its first element) in ``idx``."""
-    start = int((idx == mine[0]).nonzero()[0, 0])
-    return torch.arange(start, start + len(mine))
-
-
 def _global_mean(loss: torch.Tensor, world: int) -> float:
     """The global batch's mean L1 from each rank's share (all-reduced on several ranks)."""
     if world > 1:
@@ -185,12 +179,12 @@ def _global_mean(loss: torch.Tensor, world: int) -> float:
     return float(loss)
 
 
-def _rank_slice(idx: torch.Tensor, rank: int, world: int) -> tuple[torch.Tensor, bool]:
-    """This rank's share of a global batch (contiguous chunks); a rank left without samples
-    gets the first one with zero weight so that every rank takes part in the backward pass."""
-    chunks = torch.tensor_split(idx, world)
-    mine = chunks[rank]
-    return (mine, True) if len(mine) else (idx[:1], False)
+def _rank_share(n: int, rank: int, world: int) -> tuple[torch.Tensor, bool]:
+    """Positions of this rank's share of a global batch of ``n`` (contiguous chunks), and
+    whether they count: a rank left without samples gets position 0 with zero weight, so
+    that every rank takes part in the backward pass."""
+    mine = torch.tensor_split(torch.arange(n), world)[rank]
+    return (mine, True) if len(mine) else (torch.zeros(1, dtype=torch.long), False)
 
 
 def _lr_lambda(warmup: int, total: int):
@@ -309,11 +303,11 @@ def fit(cfg: TrainConfig, resume: bool = False, stop_after: int | None = None) -
             d, idx = plan[i]
             # drawn for the global batch on every rank: the same stream as one process
             drop = torch.rand(len(idx)) < drop_p if drop_p > 0 else None
-            mine, real = _rank_slice(idx, rank, world) if world > 1 else (idx, True)
+            pos, real = _rank_share(len(idx), rank, world)
             ms, pan, gt, text = (None if t is None else t.to(device)
-                                 for t in train_sets[d].batch(mine))
+                                 for t in train_sets[d].batch(idx[pos]))
             if drop is not None:
-                drop = drop[_positions(idx, mine)] if world > 1 else drop
+                drop = drop[pos]
             with torch.autocast(device.type, enabled=use_amp):
                 out = net(ms, pan, text, prompt_drop=drop)
                 # sum over this rank / elements of the global batch, x world (DDP averages):

@@ -41,17 +41,17 @@ def _set_name(path: Path) -> str:
     return stem
 
 
-def _load_done(samples: Path) -> tuple[list[dict], set]:
-    rows, done = [], set()
+def _load_rows(samples: Path) -> dict:
+    """``{(set, protocol, method, index): row}`` from the log, the latest row per key."""
+    rows = {}
     if samples.exists():
         for line in samples.read_text().splitlines():
             try:
                 r = json.loads(line)
             except json.JSONDecodeError:  # a line cut by a crash: recompute that sample
                 continue
-            rows.append(r)
-            done.add((r["set"], r["protocol"], r["method"], r["index"]))
-    return rows, done
+            rows[(r["set"], r["protocol"], r["method"], r["index"])] = r
+    return rows
 
 
 def _write(path: Path, text: str) -> None:
@@ -101,7 +101,7 @@ def evaluate(methods: Sequence[str], data: Iterable[str | os.PathLike] = (),
     samples = out / "samples.jsonl"
     if fresh and samples.exists():
         samples.unlink()
-    rows, done = _load_done(samples)
+    rows = _load_rows(samples)  # a failed sample is tried again; its new row wins
 
     jobs = []
     for kind, files in (("rr", data), ("fr", full_resolution)):
@@ -126,8 +126,9 @@ def evaluate(methods: Sequence[str], data: Iterable[str | os.PathLike] = (),
             for label, name, opts in specs:
                 for i in range(n):
                     bar.update(1)
-                    if (set_name, key, label, i) in done:
-                        continue
+                    prev = rows.get((set_name, key, label, i))
+                    if prev is not None and not prev.get("error"):
+                        continue  # computed by an earlier run
                     ms = d["ms"][i].astype(np.float64)
                     pan = d["pan"][i].astype(np.float64)
                     row = {"set": set_name, "protocol": key, "method": label, "index": i,
@@ -149,9 +150,11 @@ def evaluate(methods: Sequence[str], data: Iterable[str | os.PathLike] = (),
                         row["error"] = f"{type(err).__name__}: {err}"
                     log.write(json.dumps(row) + "\n")
                     log.flush()
-                    rows.append(row)
+                    rows[(set_name, key, label, i)] = row
     bar.close()
-    rows = [r for r in rows if r["protocol"] == key]
+    # this run's sets, methods and samples only (the log may hold others from earlier runs)
+    rows = [rows[k] for k in ((set_name, key, label, i) for _, _, set_name, _, n in jobs
+                              for label, _, _ in specs for i in range(n)) if k in rows]
     failures = [{k: r[k] for k in ("set", "method", "index", "error")} for r in rows
                 if r.get("error")]
     rr = tables.summarise([r for r in rows if not r["set"].endswith("(full res.)")],

@@ -310,8 +310,8 @@ def _q2n_map_distinct(gt, fused, block: int, c2: int, quantize: bool) -> torch.T
         for k, img in enumerate((gt, fused)):
             x[k].copy_(img[:, :, r0 * block:r1 * block, :].reshape(
                 b, c, r1 - r0, block, cols, block).permute(0, 2, 4, 1, 3, 5))
-        if quantize:  # uint16(): saturate, round half up (in cache)
-            x.clamp_(0, 65535).add_(0.5).floor_()
+        if quantize:  # in cache
+            _uint16_(x)
         x = x.view(2, b, r1 - r0, cols, c, p)                    # (2, B, r, q, C, P)
         s1 = x.sum(-1)
         s2 = torch.einsum("...p,...p->...", x, x)               # sums of squares, no temporary

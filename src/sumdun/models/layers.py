@@ -175,6 +175,7 @@ class SPIM(nn.Module):
             x = x * (1 + gamma.view(b, d, 1, 1, 1)) + beta.view(b, d, 1, 1, 1)
         if self.mode in ("spatial", "spatial-channel"):
             routes = self.router(x + self.route_text(t).view(b, d, 1, 1, 1)).softmax(1)
+            self.balance = None  # (also frees the last training pass's graph in eval)
             if self.training:  # load of each expert over the batch and positions
                 load = routes.transpose(0, 1).flatten(1).mean(1)
                 self.balance = load.numel() * (load * load).sum() - 1.0

@@ -2,8 +2,9 @@
 (MS 8 x 835 x 835, PAN 3340 x 3340, 11-bit), next to GDAL's gdal_pansharpen (weighted Brovey,
 Debian package gdal-bin) as the outside reference.
 
-Run: python benchmarks/classical.py   (prints a table; each method runs in its own process so
-that its peak resident memory is its own; the GDAL row needs gdal_pansharpen(.py) on PATH)
+Run: python benchmarks/classical.py [--only bt-h,exp]   (prints a table; each method runs in its
+own process so that its peak resident memory is its own; methods that compute in float32 get a
+second row with float32 inputs; the GDAL row needs gdal_pansharpen(.py) on PATH)
 """
 from __future__ import annotations
 
@@ -17,20 +18,26 @@ import time
 
 from _proc import peak_rss_mib
 
+#: each time is the best of this many runs (the machine is shared; GDAL gets the same)
+REPEATS = 3
 
-def run_one(method: str) -> None:
-    """Child process: load the scene, fuse, print the fuse time as JSON."""
+
+def run_one(method: str, dtype: str = "float64") -> None:
+    """Child process: load the scene as ``dtype``, fuse, print the fuse time as JSON."""
     import numpy as np
 
     from sumdun.fusion import fuse
     from sumdun.io import load_sample
 
     pair = load_sample("wv3")
-    ms, pan = pair.ms.astype(np.float64), pair.pan.astype(np.float64)
-    t0 = time.perf_counter()
-    out = fuse(ms, pan, method=method, sensor="wv3")
-    dt = time.perf_counter() - t0
-    print(json.dumps({"seconds": dt, "shape": list(out.shape), "peak_mib": peak_rss_mib()}))
+    ms, pan = pair.ms.astype(dtype), pair.pan.astype(dtype)
+    times = []
+    for _ in range(REPEATS):
+        t0 = time.perf_counter()
+        out = fuse(ms, pan, method=method, sensor="wv3")
+        times.append(time.perf_counter() - t0)
+        del out
+    print(json.dumps({"seconds": min(times), "peak_mib": peak_rss_mib()}))
 
 
 def measure(cmd: list[str]) -> tuple[float, float, str]:
@@ -46,8 +53,8 @@ def measure(cmd: list[str]) -> tuple[float, float, str]:
     return wall, usage.ru_maxrss / 1024.0, out
 
 
-def main() -> None:
-    from sumdun.fusion import list_methods
+def main(only: list[str] | None = None) -> None:
+    from sumdun.fusion import get_method, list_methods
     from sumdun.io import sample_paths
 
     rows = []
@@ -59,32 +66,41 @@ def main() -> None:
                                       "p = load_sample('wv3'); p.ms.astype(float); "
                                       "p.pan.astype(float); print(peak_rss_mib())"])
     base_rss = float(base_out.strip().splitlines()[-1])
-    for method in list_methods():
-        wall, _, out = measure([sys.executable, __file__, "--one", method])
+    names = [m for m in list_methods() if not only or m in only]
+    runs = [(m, "float64") for m in names] + [(m, "float32") for m in names
+                                              if get_method(m).float32]
+    for method, dtype in runs:
+        wall, _, out = measure([sys.executable, __file__, "--one", method, dtype])
         res = json.loads(out.strip().splitlines()[-1])
-        rows.append((method, res["seconds"], res["peak_mib"]))
+        label = method if dtype == "float64" else f"{method} (float32 in and out)"
+        rows.append((label, res["seconds"], res["peak_mib"]))
     gdal = shutil.which("gdal_pansharpen.py") or shutil.which("gdal_pansharpen")
     if gdal:
         ms_tif, pan_tif = sample_paths("wv3")
         with tempfile.TemporaryDirectory() as tmp:
             out_tif = os.path.join(tmp, "gdal_brovey.tif")
-            wall, rss, _ = measure([gdal, "-q", "-threads", "ALL_CPUS", str(pan_tif), str(ms_tif),
-                                    out_tif])
-        rows.append(("gdal_pansharpen (weighted Brovey)", wall, rss))
+            walls, rss = [], 0.0
+            for _ in range(REPEATS):
+                wall, rss, _ = measure([gdal, "-q", "-threads", "ALL_CPUS", str(pan_tif),
+                                        str(ms_tif), out_tif])
+                walls.append(wall)
+        rows.append(("gdal_pansharpen (weighted Brovey)", min(walls), rss))
     else:
         print("gdal_pansharpen not found: apt-get install gdal-bin for the GDAL row")
-    print("fusing WorldView-3 dgsamples: MS 8 x 835 x 835 -> 8 x 3340 x 3340 (float64 inside), "
+    print("fusing WorldView-3 dgsamples: MS 8 x 835 x 835 -> 8 x 3340 x 3340 (float64 unless noted), "
           f"{os.cpu_count()} CPUs")
     print(f"baseline process (scene loaded as float64): peak {base_rss:.0f} MiB")
     print(f"{'method':36} {'fuse s':>8} {'peak RSS MiB':>13}")
     for name, sec, rss in rows:
         print(f"{name:36} {sec:8.2f} {rss:13.0f}")
-    print("(method rows: time of fuse() alone; GDAL row: whole command, reading and writing "
-          "included)")
+    print(f"(best of {REPEATS}; method rows: time of fuse() alone; GDAL row: whole command, "
+          "reading and writing included)")
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--one":
-        run_one(sys.argv[2])
+    if len(sys.argv) == 4 and sys.argv[1] == "--one":
+        run_one(sys.argv[2], sys.argv[3])
+    elif len(sys.argv) == 3 and sys.argv[1] == "--only":
+        main(sys.argv[2].split(","))
     else:
         main()

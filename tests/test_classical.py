@@ -11,8 +11,8 @@ from sumdun.sensors import get_sensor
 
 from synthetic import scene
 
-METHODS = ["exp", "bt-h", "gsa", "awlp", "mtf-glp", "mtf-glp-hpm", "mtf-glp-fs", "bdsd", "bdsd-pc",
-           "pracs"]
+METHODS = ["exp", "bt-h", "gsa", "c-gsa", "awlp", "mtf-glp", "mtf-glp-hpm", "mtf-glp-fs", "bdsd",
+           "bdsd-pc", "pracs"]
 
 
 def _inputs(bands, seed=0, h=16):
@@ -46,6 +46,36 @@ def test_bt_h_matches_toolbox(bands):
     ref = R.BroveyRegHazeMin(lms, pan[0], 4)
     out = fuse(ms, pan, "bt-h", sensor="wv3" if bands == 8 else "qb")
     np.testing.assert_allclose(np.moveaxis(out, 0, -1), ref, rtol=0, atol=1e-6 * 2047)
+    # float32 in: float32 images, float64 statistics; still within ~1e-6 of the range
+    out32 = fuse(ms.astype(np.float32), pan.astype(np.float32), "bt-h",
+                 sensor="wv3" if bands == 8 else "qb")
+    assert out32.dtype == np.float32
+    np.testing.assert_allclose(np.moveaxis(out32, 0, -1), ref, rtol=0, atol=2e-6 * 2047)
+
+
+def test_float32_inputs_stay_float32_only_where_the_method_supports_it():
+    _, ms, pan = _inputs(4, seed=3)
+    ms32, pan32 = ms.astype(np.float32), pan.astype(np.float32)
+    assert fuse(ms32, pan32, "exp", sensor="qb").dtype == np.float32
+    assert fuse(ms32, pan32, "bdsd", sensor="qb").dtype == np.float64     # float64 inside
+    assert fuse(ms32, pan, "bt-h", sensor="qb").dtype == np.float64       # mixed: float64
+
+
+def test_regression_normal_equations_and_ill_conditioned_fallback():
+    from sumdun.classical._common import regress_global
+    rng = np.random.default_rng(4)
+    a = torch.from_numpy(rng.uniform(100, 2000, (1, 3, 20, 20)))
+    y = (0.2 * a[:, :1] + 0.5 * a[:, 1:2] - 0.1 * a[:, 2:] + torch.from_numpy(
+        rng.normal(0, 5, (1, 1, 20, 20))))
+    ref = np.linalg.lstsq(a[0].reshape(3, -1).T.numpy(), y.reshape(-1).numpy(), rcond=None)[0]
+    np.testing.assert_allclose(regress_global(a, y)[0].numpy(), ref, rtol=1e-10)
+    # two identical predictors: the normal equations are singular; MATLAB-like lstsq result
+    # still reproduces the target's fit
+    dup = torch.cat([a[:, :1], a[:, :1], a[:, 1:]], 1)
+    w = regress_global(dup, y)[0]
+    fit = (w.view(1, -1, 1, 1) * dup).sum(1, keepdim=True)
+    best = (torch.from_numpy(ref).view(1, -1, 1, 1) * a).sum(1, keepdim=True)
+    torch.testing.assert_close(fit, best, rtol=0, atol=1e-6)
 
 
 def _highpass(x):
@@ -165,3 +195,63 @@ def test_bdsd_block_errors():
         fuse(ms, pan, "bdsd", sensor="qb", block=24)
     with pytest.raises(ValueError, match="must be even, a multiple of the ratio"):
         fuse(ms, pan, "bdsd", sensor="qb", block=48)  # does not divide 64
+
+
+@pytest.mark.parametrize("bands,sensor", [(4, "qb"), (8, "wv3")])
+def test_c_gsa_matches_toolbox_for_a_given_segmentation(bands, sensor):
+    _, ms, pan = _inputs(bands, seed=40 + bands, h=24)
+    lms = R.interp23tap(R.hwc(ms), 4)
+    ref_lr = R.gen_LP_image_GSA(lms, pan[0], R.hwc(ms), 4)
+    # a segmentation with 4 regions of different shapes and sizes, labels not 0..K-1
+    yy, xx = np.mgrid[:96, :96]
+    seg = np.where(yy < 30, 7, np.where(xx < 40, 2, np.where(xx + yy < 130, 11, 5)))
+    ref = R.GS_Segm(lms, pan[0], ref_lr, seg)
+    out = fuse(ms, pan, "c-gsa", sensor=sensor, segments=seg)
+    np.testing.assert_allclose(np.moveaxis(out, 0, -1), ref, rtol=0, atol=1e-6 * 2047)
+    # one segment covering everything: GSA-like global gains, different from the local ones
+    one = fuse(ms, pan, "c-gsa", sensor=sensor, segments=np.zeros((96, 96), int))
+    np.testing.assert_allclose(np.moveaxis(one, 0, -1),
+                               R.GS_Segm(lms, pan[0], ref_lr, np.zeros((96, 96), int)),
+                               rtol=0, atol=1e-6 * 2047)
+    assert np.abs(one - out).max() > 1.0
+
+
+def test_c_gsa_default_segments_with_kmeans_are_deterministic_and_reproduce_the_toolbox():
+    from sumdun.classical.kmeans import kmeans
+
+    _, ms, pan = _inputs(4, seed=50, h=24)
+    lms = R.interp23tap(R.hwc(ms), 4)
+    feats = torch.from_numpy(R.k_means_features(lms)).float()
+    labels = kmeans(feats, 5, seed=0).numpy().reshape(96, 96)
+    assert len(np.unique(labels)) == 5
+    ref = R.GS_Segm(lms, pan[0], R.gen_LP_image_GSA(lms, pan[0], R.hwc(ms), 4), labels)
+    out = fuse(ms, pan, "c-gsa", sensor="qb")
+    np.testing.assert_allclose(np.moveaxis(out, 0, -1), ref, rtol=0, atol=1e-6 * 2047)
+    np.testing.assert_array_equal(out, fuse(ms, pan, "c-gsa", sensor="qb"))
+
+
+def test_kmeans_recovers_separated_clusters_and_handles_duplicates():
+    from sumdun.classical.kmeans import kmeans
+
+    rng = np.random.default_rng(6)
+    centres = np.array([[0, 0, 0], [5, 0, 0], [0, 5, 0], [0, 0, 5]], float)
+    truth = rng.integers(0, 4, 2000)
+    x = torch.from_numpy(centres[truth] + rng.normal(0, 0.3, (2000, 3)))
+    labels = kmeans(x, 4, seed=1).numpy()
+    # the same partition up to a relabelling: each found cluster is one true cluster
+    pairs = {(int(a), int(b)) for a, b in zip(labels, truth)}
+    assert len(pairs) == 4 and len({a for a, _ in pairs}) == 4
+    # fewer distinct points than clusters: still k labels' worth of valid output, no NaN
+    same = torch.zeros(50, 2, dtype=torch.float64)
+    same[25:] = 1.0
+    lab = kmeans(same, 3, seed=0)
+    assert lab.shape == (50,) and set(lab.tolist()) <= {0, 1, 2}
+    assert len(set(lab[:25].tolist())) == 1 and len(set(lab[25:].tolist())) == 1
+    with pytest.raises(ValueError, match="cannot make 3 clusters from 2 points"):
+        kmeans(same[:2], 3)
+
+
+def test_c_gsa_bad_segments_is_a_clear_error():
+    _, ms, pan = _inputs(4, seed=1)
+    with pytest.raises(ValueError, match="integer label map"):
+        fuse(ms, pan, "c-gsa", sensor="qb", segments=np.zeros((10, 10), int))

@@ -155,6 +155,28 @@ def test_interp23tap_phase_and_taps():
     np.testing.assert_allclose(d.interp23tap(np.full((1, 6, 6), 7.0)), 7.0, atol=1e-9)
 
 
+@pytest.mark.parametrize("shape", [(2, 3, 5), (1, 16, 16), (3, 37, 71)])
+@pytest.mark.parametrize("ratio", [2, 4, 8])
+def test_interp23tap_adjoint_and_gram(shape, ratio):
+    rng = np.random.default_rng(5)
+    x = torch.from_numpy(rng.uniform(0, 2047, (2,) + shape))
+    p = torch.from_numpy(rng.uniform(0, 1, (2, shape[0], ratio * shape[1], ratio * shape[2])))
+    up = d.interp23tap(x, ratio)
+    # <U x, p> == <x, U^T p> (the adjoint), per image and band
+    lhs = (up * p).sum((-2, -1))
+    rhs = (x * d.interp23tap_adjoint(p, ratio)).sum((-2, -1))
+    torch.testing.assert_close(lhs, rhs, rtol=1e-13, atol=0)
+    # Gram of the upsampled bands, computed at MS size, equals the direct sums of products
+    direct = torch.einsum("bkhw,blhw->bkl", up, up)
+    torch.testing.assert_close(d.interp23tap_gram(x, ratio), direct, rtol=1e-13, atol=0)
+    # float32: same operators within float32 rounding
+    up32 = d.interp23tap(x.float(), ratio)
+    assert up32.dtype == torch.float32
+    assert (up32.double() - up).abs().max() < 2e-6 * 2047
+    with pytest.raises(ValueError, match="power-of-2 ratio"):
+        d.interp23tap_adjoint(p[..., :-1], ratio)
+
+
 def test_interp23tap_torch_and_errors():
     t = torch.rand(2, 4, 8, 8, dtype=torch.float64)
     out = d.interp23tap(t)

@@ -491,3 +491,37 @@ def AWLP(i_ms, i_pan, ratio):
         details = p - starck_murtagh_lowpass(p, ratio)
         out[:, :, i] = details * ratio_img[:, :, i] + i_ms[:, :, i]
     return out
+
+
+def LPfilterGauss(img, ratio):
+    """LPfilterGauss.m: imfilter with the 0.3-gain Gaussian (N-spread), replicate borders."""
+    return correlate(img, gauss_fir(0.3, ratio, spread=41), mode="nearest")
+
+
+def gen_LP_image_GSA(i_ms, i_pan, i_ms_lr, ratio):
+    """gen_LP_image.m, case 'GSA': regression of the decimated low-pass PAN on [MS_LR, 1]."""
+    c = i_ms.shape[2]
+    pan_lp2 = LPfilterGauss(i_pan, ratio)[ratio // 2::ratio, ratio // 2::ratio]  # 'nearest'
+    a_mat = np.concatenate([i_ms_lr, np.ones(i_ms_lr.shape[:2] + (1,))], axis=2).reshape(-1, c + 1)
+    alpha = np.linalg.lstsq(a_mat, pan_lp2.ravel(), rcond=None)[0]
+    cols = np.concatenate([i_ms.reshape(-1, c), np.ones((i_ms.shape[0] * i_ms.shape[1], 1))], 1)
+    return np.sum(cols * alpha[None, :], axis=1).reshape(i_ms.shape[:2])
+
+
+def GS_Segm(i_ms, i_pan, i_lr_input, S):
+    """GS_Segm.m: per band and per segment, g = cov(I_LR, MS) / var(I_LR) (N - 1 both)."""
+    details = i_pan - i_lr_input
+    out = np.zeros_like(i_ms)
+    for ii in range(i_ms.shape[2]):
+        coeff = np.zeros(i_pan.shape)
+        for lab in np.unique(S):
+            idx = S == lab
+            c = np.cov(i_lr_input[idx], i_ms[:, :, ii][idx])
+            coeff[idx] = c[0, 1] / np.var(i_lr_input[idx], ddof=1)
+        out[:, :, ii] = coeff * details + i_ms[:, :, ii]
+    return out
+
+
+def k_means_features(i_ms):
+    """k_means_clustering.m's features: each band divided by its maximum, one row per pixel."""
+    return np.stack([i_ms[:, :, b].ravel() / i_ms[:, :, b].max() for b in range(i_ms.shape[2])], 1)

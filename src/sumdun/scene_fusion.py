@@ -154,6 +154,9 @@ def fuse_geotiff(ms_path: str | os.PathLike, pan_path: str | os.PathLike,
 
     method = method or _default_method()
     m = get_method(method)
+    # float32 tiles for methods that compute in float32 (half the memory; the output is
+    # rounded to the MS dtype or kept as float32 anyway), float64 for the others
+    work_dtype = np.float32 if m.float32 else np.float64
     _check_tiling(tile, overlap, ratio)
     if prompt_scope not in ("scene", "tile"):
         raise ValueError(f"prompt_scope must be 'scene' or 'tile', got {prompt_scope!r}")
@@ -268,7 +271,7 @@ def fuse_geotiff(ms_path: str | os.PathLike, pan_path: str | os.PathLike,
                             opts["prompt"] = tile_describer.describe(
                                 ms.astype(np.float64), pan.astype(np.float64), s, ratio)
                         try:
-                            fused = fuse(ms.astype(np.float64), pan.astype(np.float64),
+                            fused = fuse(ms.astype(work_dtype), pan.astype(work_dtype),
                                          method=method, sensor=s, ratio=ratio, **opts)
                         except ValueError as err:
                             raise SceneError(f"tile at PAN rows {r0}:{r1}, cols {c0}:{c1}: "

@@ -7,6 +7,7 @@ from ..degrade import interp23tap
 from ..fusion import register
 
 
-@register("exp", "MS upsampled with the 23-tap polynomial interpolator (interp23tap); no PAN detail")
+@register("exp", "MS upsampled with the 23-tap polynomial interpolator (interp23tap); no PAN detail",
+          float32=True)
 def exp(ms: torch.Tensor, pan: torch.Tensor, sensor, ratio: int) -> torch.Tensor:
     return interp23tap(ms, ratio)

@@ -221,7 +221,7 @@ def test_c_gsa_default_segments_with_kmeans_are_deterministic_and_reproduce_the_
 
     _, ms, pan = _inputs(4, seed=50, h=24)
     lms = R.interp23tap(R.hwc(ms), 4)
-    feats = torch.from_numpy(R.k_means_features(lms)).float()
+    feats = torch.from_numpy(R.k_means_features(lms)).float().T
     labels = kmeans(feats, 5, seed=0).numpy().reshape(96, 96)
     assert len(np.unique(labels)) == 5
     ref = R.GS_Segm(lms, pan[0], R.gen_LP_image_GSA(lms, pan[0], R.hwc(ms), 4), labels)
@@ -236,19 +236,19 @@ def test_kmeans_recovers_separated_clusters_and_handles_duplicates():
     rng = np.random.default_rng(6)
     centres = np.array([[0, 0, 0], [5, 0, 0], [0, 5, 0], [0, 0, 5]], float)
     truth = rng.integers(0, 4, 2000)
-    x = torch.from_numpy(centres[truth] + rng.normal(0, 0.3, (2000, 3)))
+    x = torch.from_numpy(centres[truth] + rng.normal(0, 0.3, (2000, 3))).T
     labels = kmeans(x, 4, seed=1).numpy()
     # the same partition up to a relabelling: each found cluster is one true cluster
     pairs = {(int(a), int(b)) for a, b in zip(labels, truth)}
     assert len(pairs) == 4 and len({a for a, _ in pairs}) == 4
     # fewer distinct points than clusters: still k labels' worth of valid output, no NaN
-    same = torch.zeros(50, 2, dtype=torch.float64)
-    same[25:] = 1.0
+    same = torch.zeros(2, 50, dtype=torch.float64)
+    same[:, 25:] = 1.0
     lab = kmeans(same, 3, seed=0)
     assert lab.shape == (50,) and set(lab.tolist()) <= {0, 1, 2}
     assert len(set(lab[:25].tolist())) == 1 and len(set(lab[25:].tolist())) == 1
     with pytest.raises(ValueError, match="cannot make 3 clusters from 2 points"):
-        kmeans(same[:2], 3)
+        kmeans(same[:, :2], 3)
 
 
 def test_c_gsa_bad_segments_is_a_clear_error():

@@ -173,3 +173,22 @@ def test_routing_balance_loss():
     model = create_model("sumdun_tiny", spim="channel").train()
     model(torch.rand(1, 4, 8, 8), torch.rand(1, 1, 32, 32))
     assert float(model.routing_balance_loss()) == 0.0
+
+
+def test_initial_estimate_exp_or_bt_h():
+    from sumdun.fusion import fuse
+    from synthetic import scene
+
+    _, ms, pan = scene(seed=3, bands=4, h=16, w=16)
+    ms_t = torch.from_numpy(ms / 2047.0).float()[None]
+    pan_t = torch.from_numpy(pan / 2047.0).float()[None]
+    exp_model = create_model("sumdun_tiny")
+    torch.testing.assert_close(exp_model.initial(ms_t, pan_t), interp23tap(ms_t))
+    bth = create_model("sumdun_tiny", initial_estimate="bt-h")
+    ref = torch.from_numpy(fuse(ms / 2047.0, pan / 2047.0, "bt-h")).float()[None]
+    top = 2 * ms_t.max()
+    torch.testing.assert_close(bth.initial(ms_t, pan_t), ref.clamp(0, float(top)), rtol=0,
+                               atol=1e-5)
+    assert (bth.initial(ms_t, pan_t) - exp_model.initial(ms_t, pan_t)).abs().max() > 0.01
+    with pytest.raises(ValueError, match="initial_estimate must be"):
+        create_model("sumdun_tiny", initial_estimate="gsa")

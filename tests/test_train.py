@@ -225,5 +225,22 @@ def test_init_from_checkpoint_for_fine_tuning(dataset, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
     bad = _cfg(tmp_path / "c", train, [], epochs=1)
     bad.init, bad.model_overrides = str(tmp_path / "a" / "last"), {"dim": 6}
-    with pytest.raises(CheckpointError):
+    with pytest.raises(CheckpointError, match="do not fit"):
         fit(bad)
+    # a fine-tune may change a configuration field the weights do not depend on
+    new = _cfg(tmp_path / "d", train, [], epochs=1)
+    new.init, new.lr = str(tmp_path / "a" / "last"), 0.0
+    new.model_overrides = {"initial_estimate": "bt-h"}
+    fit(new)
+    d = load_checkpoint(tmp_path / "d" / "last")
+    assert d["meta"]["model_config"]["initial_estimate"] == "bt-h"
+    assert all(torch.equal(a[k], d["weights"][k]) for k in a)
+    # ... but loading it as it is into the other configuration is an error
+    with pytest.raises(CheckpointError, match="differs in initial_estimate"):
+        load_checkpoint(tmp_path / "d" / "last", create_model("sumdun_tiny"))
+    # a checkpoint written before a configuration field existed loads with its default
+    meta_path = tmp_path / "a" / "last" / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    del meta["model_config"]["initial_estimate"]
+    meta_path.write_text(json.dumps(meta))
+    load_checkpoint(tmp_path / "a" / "last", create_model("sumdun_tiny"))

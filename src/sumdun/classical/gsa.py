@@ -69,7 +69,7 @@ def c_gsa(ms, pan, sensor, ratio, n_segments: int = 5, segments=None, seed: int 
                              f"size {(hh, ww)}, got {tuple(labels.shape)} {labels.dtype}")
     else:
         feats = lms / lms.amax((-2, -1), keepdim=True)                       # band / max(band)
-        labels = torch.stack([kmeans(f.flatten(1).T.to(torch.float32).contiguous(), n_segments,
+        labels = torch.stack([kmeans(f.flatten(1).to(torch.float32), n_segments,
                                      seed=seed).view(hh, ww) for f in feats])
     out = torch.empty_like(lms)
     for bi in range(b):

@@ -98,9 +98,11 @@ def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
 
 
 def load_checkpoint(folder: str | os.PathLike, model: torch.nn.Module | None = None,
-                    with_state: bool = False) -> dict:
+                    with_state: bool = False, allow_changed: tuple[str, ...] = ()) -> dict:
     """Read a checkpoint: ``{"meta", "weights", "state"?}``; with ``model``, check that its
-    configuration matches the checkpoint's and load the weights into it."""
+    configuration matches the checkpoint's (fields the checkpoint predates take their
+    defaults; ``allow_changed`` names fields a fine-tuning run may change) and load the
+    weights into it."""
     folder = Path(folder)
     meta_path = folder / "meta.json"
     if not meta_path.exists():
@@ -115,8 +117,14 @@ def load_checkpoint(folder: str | os.PathLike, model: torch.nn.Module | None = N
     if model is not None:
         cfg = getattr(model, "cfg", None)
         saved = meta.get("model_config")
-        if cfg is not None and saved is not None and cfg.as_dict() != saved:
-            diff = sorted(k for k in saved if saved.get(k) != cfg.as_dict().get(k))
+        if cfg is not None and saved is not None:
+            saved = {**type(cfg)().as_dict(), **saved}          # fields added since: defaults
+            now = cfg.as_dict()
+            diff = sorted(k for k in set(saved) | set(now)
+                          if saved.get(k) != now.get(k) and k not in allow_changed)
+        else:
+            diff = []
+        if diff:
             raise CheckpointError(f"checkpoint {folder} was made for another model "
                                   f"configuration (differs in {', '.join(diff)}); create the "
                                   f"model with create_model({meta.get('model_name')!r}, "

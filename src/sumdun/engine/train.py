@@ -245,7 +245,7 @@ def fit(cfg: TrainConfig, resume: bool = False, stop_after: int | None = None) -
         from ..weights import weights_dir
 
         init = Path(cfg.init) if Path(cfg.init).is_dir() else weights_dir(cfg.init)
-        load_checkpoint(init, model)
+        load_checkpoint(init, model, allow_changed=tuple(cfg.model_overrides))
     net = model
     if world > 1:  # gradients averaged over ranks during backward
         net = torch.nn.parallel.DistributedDataParallel(

@@ -74,11 +74,15 @@ class SUMDUNConfig:
     kernel: int = 13
     eta: float = 0.1
     lam: float = 1.0
+    initial_estimate: str = "exp"    # "exp" (interp23tap, the paper) | "bt-h" (classical BT-H)
     extra: dict = field(default_factory=dict)
 
     def validate(self) -> "SUMDUNConfig":
         if self.degradation not in ("2d", "3d"):
             raise ValueError(f"degradation must be '2d' or '3d', got {self.degradation!r}")
+        if self.initial_estimate not in ("exp", "bt-h"):
+            raise ValueError(f"initial_estimate must be 'exp' or 'bt-h', got "
+                             f"{self.initial_estimate!r}")
         if self.prox not in ("2d", "3d", "off"):
             raise ValueError(f"prox must be '2d', '3d' or 'off', got {self.prox!r}")
         if self.spim not in SPIM.MODES:
@@ -313,6 +317,18 @@ class SUMDUN(nn.Module):
                 e = torch.where(drop, self.null_text.expand(batch, -1), e)
         return self.text_proj(e)
 
+    @torch.no_grad()
+    def initial(self, ms: torch.Tensor, pan: torch.Tensor) -> torch.Tensor:
+        """X_0 ``(B, C, rh, rw)``: the MS expanded with interp23tap, or the classical BT-H
+        fusion (clamped to [0, 2 max(ms)] so a near-zero intensity cannot blow it up)."""
+        if self.cfg.initial_estimate == "exp":
+            return interp23tap(ms, self.cfg.ratio)
+        from ..classical.brovey import bt_h
+
+        top = 2 * ms.detach().flatten(1).amax(1).view(-1, 1, 1, 1)
+        x0 = bt_h(ms.detach(), pan.detach(), None, self.cfg.ratio)
+        return torch.minimum(x0.clamp_(min=0), top)
+
     def forward(self, ms: torch.Tensor, pan: torch.Tensor,
                 text_embeds: torch.Tensor | None = None, return_stages: bool = False,
                 prompt_drop: torch.Tensor | None = None):
@@ -328,7 +344,7 @@ class SUMDUN(nn.Module):
         if (r * h) % f_max or (r * w) % f_max:
             raise ValueError(f"PAN size {r * h} x {r * w} must be a multiple of {f_max} (the "
                              "coarsest stage scale); pad or crop the patch")
-        x = interp23tap(ms, r)
+        x = self.initial(ms, pan)
         band_w = self.band_weights(ms)
         t = self.text(text_embeds, b, ms, prompt_drop)
         feats, stages = [], []

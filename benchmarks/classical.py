@@ -26,8 +26,6 @@ SLOW = 20.0
 
 def run_one(method: str, dtype: str = "float64") -> None:
     """Child process: load the scene as ``dtype``, fuse, print the fuse time as JSON."""
-    import numpy as np
-
     from sumdun.fusion import fuse
     from sumdun.io import load_sample
 

@@ -173,8 +173,17 @@ def test_interp23tap_adjoint_and_gram(shape, ratio):
     up32 = d.interp23tap(x.float(), ratio)
     assert up32.dtype == torch.float32
     assert (up32.double() - up).abs().max() < 2e-6 * 2047
-    with pytest.raises(ValueError, match="power-of-2 ratio"):
+    with pytest.raises(ValueError, match="not a multiple of the ratio"):
         d.interp23tap_adjoint(p[..., :-1], ratio)
+    with pytest.raises(ValueError, match="power-of-2 ratio"):
+        d.interp23tap_gram(x, 3)
+
+
+def test_mtf_filter_is_differentiable():
+    # the fast CPU inverse FFT must not cut autograd: gradients equal finite differences
+    x = torch.rand(1, 2, 9, 11, dtype=torch.float64, requires_grad=True)
+    k = torch.from_numpy(np.stack([d.mtf_kernel(0.3, 4, 7), d.mtf_kernel(0.2, 4, 7)]))
+    assert torch.autograd.gradcheck(lambda t: d.mtf_filter(t, k), (x,))
 
 
 def test_interp23tap_torch_and_errors():

@@ -219,8 +219,9 @@ def mtf_filter(img: Array, kernels: Array) -> Array:
 
 def _irfft2(spec: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
     """``torch.fft.irfft2``; on the CPU through scipy's multithreaded pocketfft, which is
-    about twice as fast as torch's for this inverse (the forward one is not)."""
-    if spec.device.type != "cpu":
+    about twice as fast as torch's for this inverse (the forward one is not), unless autograd
+    has to follow it."""
+    if spec.device.type != "cpu" or (spec.requires_grad and torch.is_grad_enabled()):
         return torch.fft.irfft2(spec, s=shape)
     return torch.from_numpy(scipy.fft.irfft2(spec.numpy(), s=shape, overwrite_x=True,
                                              workers=torch.get_num_threads()))
@@ -366,9 +367,7 @@ def interp23tap(ms: Array, ratio: int = 4) -> Array:
     Returns:
         ``(C, ratio*h, ratio*w)`` or ``(B, C, ratio*h, ratio*w)``.
     """
-    _check_ratio(ratio)
-    if ratio & (ratio - 1):
-        raise ValueError(f"interp23tap needs a power-of-2 ratio (2, 4, 8, ...), got {ratio}")
+    _check_pow2_ratio(ratio)
     x, restore = as_batch(ms, "ms")
     b, c, h, w = x.shape
     out = x.new_empty(b, c, ratio * h, ratio * w)
@@ -390,11 +389,10 @@ def interp23tap_adjoint(img: Array, ratio: int = 4) -> Array:
     Returns:
         ``(C, h, w)`` or ``(B, C, h, w)``, same dtype.
     """
-    _check_ratio(ratio)
+    _check_pow2_ratio(ratio)
     y, restore = as_batch(img, "img")
     b, c, hh, ww = y.shape
-    if hh % ratio or ww % ratio or ratio & (ratio - 1):
-        raise ValueError(f"img {hh} x {ww} must be a power-of-2 ratio ({ratio}) times the MS size")
+    _check_divisible((hh, ww), ratio, "img")
     out = y.new_empty(b, c, hh // ratio, ww // ratio)
     for bi in range(b):
         for ci in range(c):
@@ -415,9 +413,7 @@ def interp23tap_gram(ms: Array, ratio: int = 4) -> torch.Tensor:
     Returns:
         ``(B, C, C)`` float64 tensor (B = 1 for a single image).
     """
-    _check_ratio(ratio)
-    if ratio & (ratio - 1):
-        raise ValueError(f"interp23tap needs a power-of-2 ratio (2, 4, 8, ...), got {ratio}")
+    _check_pow2_ratio(ratio)
     x, _ = as_batch(ms, "ms")
     h, w = x.shape[-2:]
     bank, span = _interp23tap_gram_bank(int(ratio))
@@ -559,6 +555,13 @@ def wald(gt: Array, pan: Array, sensor: str | Sensor, ratio: int = 4,
 def _check_ratio(ratio) -> None:
     if not isinstance(ratio, (int, np.integer)) or isinstance(ratio, bool) or ratio < 2:
         raise ValueError(f"ratio must be an integer >= 2, got {ratio!r}")
+
+
+def _check_pow2_ratio(ratio) -> None:
+    """interp23tap and its adjoint and Gram need a power-of-2 ratio."""
+    _check_ratio(ratio)
+    if ratio & (ratio - 1):
+        raise ValueError(f"interp23tap needs a power-of-2 ratio (2, 4, 8, ...), got {ratio}")
 
 
 def _check_divisible(hw, ratio: int, name: str) -> None:

@@ -74,8 +74,8 @@ def fuse(ms: Array, pan: Array, method: str = "exp", sensor: str | Sensor | None
         (half the memory and time, ~1e-6 of the data range from the float64 result).
     """
     m = get_method(method)
-    compute = (torch.float32 if m.float32 and all(str(a.dtype).endswith("float32")
-                                                  for a in (ms, pan)) else torch.float64)
+    both_f32 = all(a.dtype in (torch.float32, np.float32) for a in (ms, pan))
+    compute = torch.float32 if m.float32 and both_f32 else torch.float64
     x, restore = as_batch(ms, "ms", float_dtype=compute)
     p, _ = as_batch(pan, "pan", float_dtype=compute)
     p = p.to(x.device)

@@ -25,6 +25,12 @@ def haze(lms: torch.Tensor) -> torch.Tensor:
     return h.view(b, c, 1, 1)
 
 
+def _mean_std(total: torch.Tensor, sum_sq: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and sample std (N - 1, MATLAB ``std2``) from the sum and the sum of squares."""
+    mean = total / n
+    return mean, ((sum_sq - n * mean * mean) / (n - 1)).clamp(min=0).sqrt()
+
+
 @register("bt-h", "Brovey transform with haze correction and regression-based intensity (Lolli 2017)",
           float32=True)
 def bt_h(ms, pan, sensor, ratio, rows: int = 16):
@@ -34,7 +40,8 @@ def bt_h(ms, pan, sensor, ratio, rows: int = 16):
     float64 moments computed at MS resolution (``lms^T lms`` from :func:`interp23tap_gram`,
     ``lms^T pan_lr`` through :func:`interp23tap_adjoint`), so float32 inputs give float32
     images with float64 statistics (within ~1e-6 of the range from the float64 result, except
-    where the intensity is near 0 and the Brovey gain amplifies rounding). ``rows``: rows per strip of the final pass (cache-sized).
+    where the intensity is near 0 and the Brovey gain amplifies rounding).
+    ``rows``: rows per strip of the final pass (cache-sized).
     """
     lms = upsample(ms, ratio)                                         # becomes the output
     L = haze(lms)                                                     # (B, C, 1, 1)
@@ -48,26 +55,26 @@ def bt_h(ms, pan, sensor, ratio, rows: int = 16):
     n = pan.shape[-2] * pan.shape[-1]
     p_sum = pan_lr.sum((-2, -1), dtype=torch.float64).flatten()       # float64 accumulation
     p_sq = torch.linalg.vector_norm(pan_lr.flatten(-3), dim=-1, dtype=torch.float64) ** 2
-    p_mean = p_sum / n
-    p_std = ((p_sq - n * p_mean ** 2) / (n - 1)).clamp(min=0).sqrt()
+    p_mean, p_std = _mean_std(p_sum, p_sq, n)
     # intensity I = sum_k alpha_k (lms_k - L_k): its mean and std from the moments
     sums = ms.to(torch.float64).sum((-2, -1)) * ratio * ratio        # sum of lms per band
     offset = (alpha * L[..., 0, 0].to(torch.float64)).sum(1)          # (B,)
     i_sum = (alpha * sums).sum(1) - n * offset
     i_sq = torch.einsum("bk,bkl,bl->b", alpha, gram, alpha) - 2 * offset * (alpha * sums).sum(1) \
         + n * offset ** 2
-    i_mean = i_sum / n
-    i_std = ((i_sq - n * i_mean ** 2) / (n - 1)).clamp(min=0).sqrt()
-    scale = (i_std / p_std).view(-1, 1, 1)                            # std2(I) / std2(pan_lr)
-    shift = (i_mean - p_mean * scale.flatten()).view(-1, 1, 1)
+    i_mean, i_std = _mean_std(i_sum, i_sq, n)
+    scale = i_std / p_std                                             # std2(I) / std2(pan_lr)
+    shift = i_mean - p_mean * scale
     eps = torch.finfo(torch.float64).eps
-    a_dt, off_dt = alpha.to(lms.dtype)[:, None, :], offset.to(lms.dtype).view(-1, 1, 1)
+    dt = lms.dtype
+    a_dt, off_dt = alpha.to(dt)[:, None, :], offset.to(dt).view(-1, 1, 1)
+    scale, shift = scale.to(dt).view(-1, 1, 1), shift.to(dt).view(-1, 1, 1)
     for r in range(0, lms.shape[-2], rows):                           # strips stay in cache
         strip = lms[..., r:r + rows, :]
         h = strip.shape[-2]
         intensity = torch.matmul(a_dt, strip.flatten(-2)).view(-1, h, strip.shape[-1])
         intensity.sub_(off_dt).add_(eps)
-        gain = pan[:, 0, r:r + rows].mul(scale.to(lms.dtype)).add_(shift.to(lms.dtype))
+        gain = pan[:, 0, r:r + rows].mul(scale).add_(shift)
         gain.div_(intensity)                                          # pan_eq / (I + eps)
         strip.sub_(L).clamp_(min=0).mul_(gain[:, None]).add_(L)
     return lms

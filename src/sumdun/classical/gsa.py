@@ -2,7 +2,6 @@
 ``k_means_clustering.m``, ``MRA/AWLP.m``; Aiazzi 2007, Restaino 2017, Otazu 2005 / Vivone 2021)."""
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from ..degrade import decimate, imresize
@@ -60,8 +59,7 @@ def c_gsa(ms, pan, sensor, ratio, n_segments: int = 5, segments=None, seed: int 
     alpha = regress_global(torch.cat([ms, torch.ones_like(ms[:, :1])], 1), pan_lp)
     i_lr = (lms * alpha[:, :-1, None, None]).sum(1, keepdim=True) + alpha[:, -1].view(-1, 1, 1, 1)
     if segments is not None:
-        labels = torch.as_tensor(np.asarray(segments) if not isinstance(segments, torch.Tensor)
-                                 else segments).to(lms.device)
+        labels = torch.as_tensor(segments, device=lms.device)
         if labels.ndim == 2 and tuple(labels.shape) == (hh, ww):
             labels = labels.expand(b, hh, ww)
         if tuple(labels.shape) != (b, hh, ww) or labels.is_floating_point():

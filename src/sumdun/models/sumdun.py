@@ -325,8 +325,8 @@ class SUMDUN(nn.Module):
             return interp23tap(ms, self.cfg.ratio)
         from ..classical.brovey import bt_h
 
-        top = 2 * ms.detach().flatten(1).amax(1).view(-1, 1, 1, 1)
-        x0 = bt_h(ms.detach(), pan.detach(), None, self.cfg.ratio)
+        top = 2 * ms.flatten(1).amax(1).view(-1, 1, 1, 1)
+        x0 = bt_h(ms, pan, None, self.cfg.ratio)
         return torch.minimum(x0.clamp_(min=0), top)
 
     def forward(self, ms: torch.Tensor, pan: torch.Tensor,

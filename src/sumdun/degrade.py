@@ -30,7 +30,6 @@ from functools import lru_cache
 import numpy as np
 import scipy.fft
 import torch
-import torch.nn.functional as F
 
 from ._tensor import Array, as_batch
 from .sensors import Sensor, get_sensor
@@ -205,16 +204,50 @@ def mtf_filter(img: Array, kernels: Array) -> Array:
         raise ValueError(f"{k.shape[0]} kernels for an image with {c} bands")
     n = k.shape[-1]
     p = n // 2
-    h, w = x.shape[-2:]
+    b, _, h, w = x.shape
     out = torch.empty_like(x)
     shape = (_fft_size(h + 2 * p), _fft_size(w + 2 * p))  # no wrap-around: size >= padded
-    kspec = _kernel_spectrum(torch.flip(k, dims=(-2, -1)), shape)  # all kernels at once
-    # Band by band bounds the FFT buffers to one band of the batch at a time.
+    if torch.equal(k, k.flip(-1)) and torch.equal(k, k.flip(-2)):
+        kspec, start = _symmetric_kernel_spectrum(k, shape), p   # real, zero phase
+    else:
+        kspec, start = _kernel_spectrum(torch.flip(k, dims=(-2, -1)), shape), n - 1
+    # Band by band through one zero-filled buffer: the replicate-padded band in its corner
+    # (a fresh one per band when autograd records the in-place writes).
+    fresh = x.requires_grad and torch.is_grad_enabled()
+    buf = x.new_zeros(b, *shape)
     for ci in range(c):
-        xp = F.pad(x[:, ci:ci + 1], (p, p, p, p), mode="replicate")[:, 0]
-        full = _irfft2(torch.fft.rfft2(xp, s=shape) * kspec[ci], shape)
-        out[:, ci] = full[:, n - 1:n - 1 + h, n - 1:n - 1 + w]
+        if fresh and ci:
+            buf = x.new_zeros(b, *shape)
+        _replicate_pad_into(x[:, ci], p, buf)
+        spec = torch.fft.rfft2(buf).mul_(kspec[ci])
+        out[:, ci] = _irfft2(spec, shape)[:, start:start + h, start:start + w]
     return restore(out)
+
+
+def _replicate_pad_into(x: torch.Tensor, p: int, buf: torch.Tensor) -> None:
+    """``buf[:, :h + 2p, :w + 2p] = F.pad(x, (p, p, p, p), mode="replicate")`` for ``x (B, h, w)``
+    without a temporary."""
+    h, w = x.shape[-2:]
+    buf[:, p:p + h, p:p + w] = x
+    buf[:, :p, p:p + w] = x[:, :1]
+    buf[:, p + h:h + 2 * p, p:p + w] = x[:, -1:]
+    rows = buf[:, :h + 2 * p]
+    rows[..., :p] = rows[..., p:p + 1]
+    rows[..., p + w:w + 2 * p] = rows[..., p + w - 1:p + w]
+
+
+def _symmetric_kernel_spectrum(k: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    """The zero-phase spectrum of kernels ``(C, n, n)`` symmetric along both axes, centred on
+    the origin: real, ``C1 k C2^T`` with cosine matrices (``C[f, d] = cos(2 pi f d / size)``,
+    ``d = -n//2 .. n//2``); filtering with it leaves the output unshifted."""
+    n = k.shape[-1]
+    d = torch.arange(n, dtype=torch.float64, device=k.device) - n // 2
+
+    def cos(size: int, count: int) -> torch.Tensor:
+        f = torch.arange(count, dtype=torch.float64, device=k.device)
+        return torch.cos(2 * math.pi * (torch.outer(f, d) % size) / size).to(k.dtype)
+
+    return cos(shape[0], shape[0]) @ k @ cos(shape[1], shape[1] // 2 + 1).T
 
 
 def _irfft2(spec: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
@@ -282,71 +315,110 @@ def _interp23tap_response(ratio: int) -> tuple[torch.Tensor, int]:
 
 
 @lru_cache(maxsize=16)
-def _interp23tap_bank(ratio: int, block: int) -> tuple[torch.Tensor, int]:
-    """The one-axis interpolator as a banded block matrix: ``(M, halo)`` where ``M`` is
-    ``(ratio*block, block + 2*halo)`` float64, mapping input samples
-    ``[a - halo, a + block + halo)`` to output samples ``[ratio*a, ratio*(a + block))``."""
+def _interp23tap_taps(ratio: int) -> tuple[torch.Tensor, int]:
+    """The one-axis interpolator as per-phase taps: ``(taps, halo)`` with ``taps`` float64
+    ``(ratio, 2*halo + 1)``; output sample ``ratio*a + p`` is
+    ``sum_j taps[p, j] * x[a - halo + j]`` (indices modulo the length)."""
     u, reach = _interp23tap_response(ratio)
     halo = reach // ratio + 1
-    rows = torch.arange(ratio * block)[:, None]
-    cols = torch.arange(-halo, block + halo)[None, :]
-    return u[(rows - ratio * cols) % len(u)], halo
+    phases = torch.arange(ratio)[:, None]
+    offsets = torch.arange(-halo, halo + 1)[None, :]
+    return u[(phases - ratio * offsets) % len(u)], halo
 
 
-def _banded_axis0(x: torch.Tensor, bank: torch.Tensor, halo: int, ratio: int,
-                  out: torch.Tensor) -> None:
-    """``out (ratio*n, M) = B x`` for ``x (n, M)``, B the circular shift-invariant operator
-    whose block ``bank`` maps rows ``[a - halo, a + block + halo)`` to ``[ratio*a, ratio*(a + block))``."""
-    block = bank.shape[1] - 2 * halo
-    bank = bank.to(device=x.device, dtype=x.dtype)
+def _circular_pieces(x: torch.Tensor, halo: int) -> list[tuple[int, int, torch.Tensor]]:
+    """Rows of ``x (n, L)`` padded circularly by ``halo``, in pieces ``(a0, a1, src)``: for
+    ``a`` in ``[a0, a1)`` the padded rows ``a - halo .. a + halo`` are
+    ``src[a - a0 : a - a0 + 2*halo + 1]``. The interior is ``x`` itself (no copy), the two
+    ends small copies."""
     n = x.shape[0]
-    xp = x.index_select(0, torch.arange(-halo, n + halo, device=x.device) % n)
-    for a in range(0, n, block):
-        e = min(a + block, n)
-        torch.matmul(bank[:ratio * (e - a), :e - a + 2 * halo], xp[a:e + 2 * halo],
-                     out=out[ratio * a:ratio * e])
+
+    def padded(a0: int, a1: int) -> torch.Tensor:
+        return x.index_select(0, torch.arange(a0 - halo, a1 + halo, device=x.device) % n)
+
+    if n <= 4 * halo:
+        return [(0, n, padded(0, n))]
+    return [(0, halo, padded(0, halo)), (halo, n - halo, x), (n - halo, n, padded(n - halo, n))]
 
 
-def _banded_axis1(x: torch.Tensor, bank: torch.Tensor, halo: int, ratio: int,
-                  out: torch.Tensor) -> None:
-    """``out (M, ratio*n) = x B^T`` for ``x (M, n)``: :func:`_banded_axis0` along the last axis."""
-    block = bank.shape[1] - 2 * halo
-    bank_t = bank.to(device=x.device, dtype=x.dtype).t()
+def _strided(src: torch.Tensor, size: tuple[int, ...], stride: tuple[int, ...]) -> torch.Tensor:
+    """``src.as_strided`` from ``src``'s own first element."""
+    return src.as_strided(size, stride, src.storage_offset())
+
+
+def _banded_rows(x: torch.Tensor, taps: torch.Tensor, halo: int, out: torch.Tensor) -> None:
+    """``out (ratio*n, M) = B x`` for ``x (n, M)``, B the circular shift-invariant operator
+    mapping input rows ``[a - halo, a + halo]`` to output rows ``[ratio*a, ratio*(a + 1))``
+    with ``taps (ratio, 2*halo + 1)``.
+
+    Batched matrix products over strided views (input row ``a`` sees the ``2*halo + 1`` rows
+    around it, nothing copied but the ends), so every output row is written once.
+    """
+    x = x.contiguous()
+    n, m = x.shape
+    ratio = taps.shape[0]
+    taps = taps.to(device=x.device, dtype=x.dtype)
+    out_rows = out.view(n, ratio, m)
+    for a0, a1, src in _circular_pieces(x, halo):
+        windows = _strided(src, (a1 - a0, 2 * halo + 1, m), (m, m, 1))
+        torch.matmul(taps, windows, out=out_rows[a0:a1])
+
+
+def _banded_cols(x: torch.Tensor, taps: torch.Tensor, halo: int, out: torch.Tensor,
+                 block: int = 32) -> None:
+    """``out (M, ratio*n)``: :func:`_banded_rows` along the last axis of ``x (M, n)``, as dense
+    products of ``block`` input columns (plus halo) with the banded block matrix."""
     n = x.shape[1]
+    ratio, width = taps.shape
+    bank = x.new_zeros(block + width - 1, ratio * block)            # (inputs, outputs)
+    for i in range(block):
+        bank[i:i + width, ratio * i:ratio * (i + 1)] = taps.t()
     xp = x.index_select(1, torch.arange(-halo, n + halo, device=x.device) % n)
     for a in range(0, n, block):
         e = min(a + block, n)
-        torch.matmul(xp[:, a:e + 2 * halo], bank_t[:e - a + 2 * halo, :ratio * (e - a)],
+        torch.matmul(xp[:, a:e + 2 * halo], bank[:e - a + 2 * halo, :ratio * (e - a)],
                      out=out[:, ratio * a:ratio * e])
 
 
+def _banded_separable(x: torch.Tensor, taps: torch.Tensor, halo: int,
+                      out: torch.Tensor) -> None:
+    """The banded operator along both axes of ``x (h, w)`` into ``out (ratio*h, ratio*w)``:
+    the small column pass first, then the big row pass writes ``out`` once."""
+    h, w = x.shape
+    wide = x.new_empty(h, taps.shape[0] * w)
+    _banded_cols(x, taps, halo, wide)
+    _banded_rows(wide, taps, halo, out)
+
+
 @lru_cache(maxsize=8)
-def _interp23tap_gram_bank(ratio: int, block: int = 32) -> tuple[torch.Tensor, int]:
+def _interp23tap_gram_taps(ratio: int) -> tuple[torch.Tensor, int]:
     """``U^T U`` along one axis (U the interpolator): a circular filter on the MS grid with
-    taps ``q[d] = sum_m u[m] u[m + ratio*d]``, as a ``(block, block + 2*D)`` bank and ``D``."""
+    taps ``q[d] = sum_m u[m] u[m + ratio*d]``, as ``(1, 2*D + 1)`` taps for
+    :func:`_banded_rows` and ``D``."""
     u, reach = _interp23tap_response(ratio)
     span = 2 * reach // ratio + 1
     m = torch.arange(-reach, reach + 1)
     q = torch.stack([(u[m % len(u)] * u[(m + ratio * d) % len(u)]).sum()
                      for d in range(-span, span + 1)])
-    rows = torch.arange(block)[:, None]
-    cols = torch.arange(-span, block + span)[None, :]
-    idx = cols - rows + span                  # tap index d + span for input col, output row
-    bank = torch.where((idx >= 0) & (idx <= 2 * span), q[idx.clamp(0, 2 * span)], 0.0)
-    return bank, span
+    return q[None], span
 
 
-def _adjoint_axis0(y: torch.Tensor, ratio: int, block: int = 32) -> torch.Tensor:
-    """``U^T y``: ``(ratio*n, M) -> (n, M)``, the transpose of the interpolator along rows."""
-    bank, halo = _interp23tap_bank(ratio, block)
-    bank = bank.to(device=y.device, dtype=y.dtype)
-    n = y.shape[0] // ratio
-    acc = y.new_zeros(n + 2 * halo, y.shape[1])         # padded rows -halo .. n+halo-1
-    for a in range(0, n, block):
-        e = min(a + block, n)
-        acc[a:e + 2 * halo] += bank[:ratio * (e - a), :e - a + 2 * halo].t() @ y[ratio * a:ratio * e]
-    out = y.new_zeros(n, y.shape[1])
-    return out.index_add_(0, torch.arange(-halo, n + halo, device=y.device) % n, acc)
+def _adjoint_rows(y: torch.Tensor, taps: torch.Tensor, halo: int) -> torch.Tensor:
+    """The transpose of :func:`_banded_rows`: ``(ratio*n, M) -> (n, M)``.
+
+    Output row ``i`` gathers input rows ``ratio*a + p`` for ``a`` in ``[i - halo, i + halo]``:
+    a contiguous window of ``(2*halo + 1) * ratio`` rows of the input padded by ``halo`` row
+    blocks, so again batched matrix products over strided views.
+    """
+    ratio = taps.shape[0]
+    y = y.contiguous()
+    n, m = y.shape[0] // ratio, y.shape[1]
+    weights = taps.flip(1).t().reshape(1, -1).to(device=y.device, dtype=y.dtype)
+    out = y.new_empty(n, 1, m)
+    for a0, a1, src in _circular_pieces(y.view(n, ratio * m), halo):
+        windows = _strided(src, (a1 - a0, (2 * halo + 1) * ratio, m), (ratio * m, m, 1))
+        torch.matmul(weights, windows, out=out[a0:a1])
+    return out[:, 0]
 
 
 def interp23tap(ms: Array, ratio: int = 4) -> Array:
@@ -357,9 +429,10 @@ def interp23tap(ms: Array, ratio: int = 4) -> Array:
     and rows with circular borders. Original samples are kept:
     ``out[..., r*i + r//2, r*j + r//2] == ms[..., i, j]`` for ratio r = 4 (``2i+1`` for r = 2).
 
-    The dyadic steps are composed into one polyphase filter per axis, applied as small dense
-    matrix products over blocks of 32 input columns (then rows), band by band. Float32 input
-    gives float32 output within ~1e-6 of the range.
+    The dyadic steps are composed into one polyphase filter per axis (``ratio`` phases of
+    ``2*halo + 1`` taps), applied band by band as one batched matrix product per axis over a
+    strided view of the input (columns first, then rows). Float32 input gives float32 output
+    within ~1e-6 of the range.
 
     Args:
         ms: ``(C, h, w)`` or ``(B, C, h, w)``.
@@ -371,12 +444,10 @@ def interp23tap(ms: Array, ratio: int = 4) -> Array:
     x, restore = as_batch(ms, "ms")
     b, c, h, w = x.shape
     out = x.new_empty(b, c, ratio * h, ratio * w)
-    wide = x.new_empty(h, ratio * w)
-    bank, halo = _interp23tap_bank(int(ratio), 32)
+    taps, halo = _interp23tap_taps(int(ratio))
     for bi in range(b):
         for ci in range(c):                  # band by band: cache-sized work
-            _banded_axis1(x[bi, ci], bank, halo, ratio, wide)           # columns first, so
-            _banded_axis0(wide, bank, halo, ratio, out[bi, ci])         # the big pass writes rows
+            _banded_separable(x[bi, ci], taps, halo, out[bi, ci])
     return restore(out)
 
 
@@ -394,10 +465,11 @@ def interp23tap_adjoint(img: Array, ratio: int = 4) -> Array:
     b, c, hh, ww = y.shape
     _check_divisible((hh, ww), ratio, "img")
     out = y.new_empty(b, c, hh // ratio, ww // ratio)
+    taps, halo = _interp23tap_taps(int(ratio))
     for bi in range(b):
         for ci in range(c):
-            rows = _adjoint_axis0(y[bi, ci], ratio)                       # (h, ratio*w)
-            out[bi, ci] = _adjoint_axis0(rows.t().contiguous(), ratio).t()
+            rows = _adjoint_rows(y[bi, ci], taps, halo)                  # (h, ratio*w)
+            out[bi, ci] = _adjoint_rows(rows.t().contiguous(), taps, halo).t()
     return restore(out)
 
 
@@ -416,16 +488,32 @@ def interp23tap_gram(ms: Array, ratio: int = 4) -> torch.Tensor:
     _check_pow2_ratio(ratio)
     x, _ = as_batch(ms, "ms")
     h, w = x.shape[-2:]
-    bank, span = _interp23tap_gram_bank(int(ratio))
+    taps, span = _interp23tap_gram_taps(int(ratio))
     b, c = x.shape[:2]
     filtered = torch.empty_like(x)                        # U^T U x, band by band
-    tmp = x.new_empty(h, w)
     for bi in range(b):
         for ci in range(c):
-            _banded_axis0(x[bi, ci], bank, span, 1, tmp)
-            _banded_axis1(tmp, bank, span, 1, filtered[bi, ci])
-    x64 = x.to(torch.float64).flatten(-2)
-    return torch.matmul(x64, filtered.to(torch.float64).flatten(-2).transpose(-1, -2))
+            _banded_separable(x[bi, ci], taps, span, filtered[bi, ci])
+    return inner_products64(x, filtered)
+
+
+def inner_products64(a: torch.Tensor, b: torch.Tensor, rows: int = 32) -> torch.Tensor:
+    """``G[n, k, l] = sum over pixels of a[n, k] * b[n, l]`` in float64, for ``a (B, C, H, W)``
+    and ``b (B, K, H, W)`` of any float dtype: ``(B, C, K)``, converted strip by strip
+    (``rows`` rows) so no float64 copy of the images is made."""
+    g = torch.zeros(a.shape[0], a.shape[1], b.shape[1], dtype=torch.float64, device=a.device)
+    for r in range(0, a.shape[-2], rows):
+        g += torch.matmul(_strip64(a, r, rows), _strip64(b, r, rows).transpose(-1, -2))
+    return g
+
+
+def sums64(a: torch.Tensor, rows: int = 32) -> torch.Tensor:
+    """Per-band sums of ``a (B, C, H, W)`` in float64, ``(B, C)``, strip by strip."""
+    return sum(_strip64(a, r, rows).sum(-1) for r in range(0, a.shape[-2], rows))
+
+
+def _strip64(a: torch.Tensor, r: int, rows: int) -> torch.Tensor:
+    return a[..., r:r + rows, :].to(torch.float64).flatten(-2)
 
 
 def _cubic(x: np.ndarray) -> np.ndarray:
@@ -568,3 +656,4 @@ def _check_divisible(hw, ratio: int, name: str) -> None:
     if hw[0] % ratio or hw[1] % ratio:
         raise ValueError(f"{name} size {tuple(hw)} is not a multiple of the ratio {ratio}; "
                          f"crop it to {(hw[0] // ratio * ratio, hw[1] // ratio * ratio)}")
+

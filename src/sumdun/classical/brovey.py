@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 from ..fusion import register
-from ..degrade import interp23tap_adjoint, interp23tap_gram
+from ..degrade import inner_products64, interp23tap_adjoint, interp23tap_gram, sums64
 from ._common import lp_filter_gauss, regress_global, solve_normal_equations, upsample
 
 #: haze fractions of the 1st percentile for B, G, R, NIR (BroveyRegHazeMin.m, 4-band case)
@@ -33,7 +33,7 @@ def _mean_std(total: torch.Tensor, sum_sq: torch.Tensor, n: int) -> tuple[torch.
 
 @register("bt-h", "Brovey transform with haze correction and regression-based intensity (Lolli 2017)",
           float32=True)
-def bt_h(ms, pan, sensor, ratio, rows: int = 16):
+def bt_h(ms, pan, sensor, ratio, rows: int = 32):
     """``BroveyRegHazeMin.m``, in one pass over the upsampled image after its statistics.
 
     The regression ``alpha = lms \\ pan_lr`` and the intensity's mean and std come from
@@ -45,19 +45,18 @@ def bt_h(ms, pan, sensor, ratio, rows: int = 16):
     """
     lms = upsample(ms, ratio)                                         # becomes the output
     L = haze(lms)                                                     # (B, C, 1, 1)
+    above_haze = ms.shape[1] != 4        # L is each band's minimum: lms - L >= 0 already
     pan_lr = lp_filter_gauss(pan, ratio)
     gram = interp23tap_gram(ms, ratio)                                # (B, C, C)
-    adjoint = interp23tap_adjoint(pan_lr, ratio).to(torch.float64)    # U^T pan_lr, MS grid
-    rhs = (ms.to(torch.float64) * adjoint).sum((-2, -1))              # lms^T pan_lr
-    alpha = solve_normal_equations(gram, rhs[..., None])
+    adjoint = interp23tap_adjoint(pan_lr, ratio)                      # U^T pan_lr, MS grid
+    rhs = inner_products64(ms, adjoint)                               # lms^T pan_lr (B, C, 1)
+    alpha = solve_normal_equations(gram, rhs)
     if alpha is None:
         alpha = regress_global(lms.to(torch.float64), pan_lr.to(torch.float64))
     n = pan.shape[-2] * pan.shape[-1]
-    p_sum = pan_lr.sum((-2, -1), dtype=torch.float64).flatten()       # float64 accumulation
-    p_sq = torch.linalg.vector_norm(pan_lr.flatten(-3), dim=-1, dtype=torch.float64) ** 2
-    p_mean, p_std = _mean_std(p_sum, p_sq, n)
+    p_mean, p_std = _mean_std(sums64(pan_lr)[:, 0], inner_products64(pan_lr, pan_lr)[:, 0, 0], n)
     # intensity I = sum_k alpha_k (lms_k - L_k): its mean and std from the moments
-    sums = ms.to(torch.float64).sum((-2, -1)) * ratio * ratio        # sum of lms per band
+    sums = sums64(ms) * ratio * ratio                                 # sum of lms per band
     offset = (alpha * L[..., 0, 0].to(torch.float64)).sum(1)          # (B,)
     i_sum = (alpha * sums).sum(1) - n * offset
     i_sq = torch.einsum("bk,bkl,bl->b", alpha, gram, alpha) - 2 * offset * (alpha * sums).sum(1) \
@@ -76,5 +75,8 @@ def bt_h(ms, pan, sensor, ratio, rows: int = 16):
         intensity.sub_(off_dt).add_(eps)
         gain = pan[:, 0, r:r + rows].mul(scale).add_(shift)
         gain.div_(intensity)                                          # pan_eq / (I + eps)
-        strip.sub_(L).clamp_(min=0).mul_(gain[:, None]).add_(L)
+        strip.sub_(L)
+        if not above_haze:
+            strip.clamp_(min=0)
+        torch.addcmul(L, strip, gain[:, None], out=strip)             # (lms - L) gain + L
     return lms

@@ -2,7 +2,11 @@
 # How the shipped sumdun_small weights are made (run from the repository root, in .venv):
 # 1. reduced-resolution data from the dgsamples WorldView-2/3 scenes, 8-band and 4-band subsets
 # 2. stats descriptions + bge-small embeddings for every training and validation patch
-# 3. training (configs/sumdun_small_dgsamples.yaml)
+# 3. training in four steps, each starting from the previous one's best checkpoint:
+#    configs/sumdun_small_dgsamples.yaml (L1, X_0 = interp23tap), sumdun_small_bth_init.yaml
+#    (X_0 = BT-H), sumdun_small_q2n_finetune.yaml and sumdun_small_q2n_finetune_2.yaml (L1 + Q2n
+#    loss); the shipped weights are runs/sumdun_small_q2n_finetune_2/best. The shipped run stopped
+#    step 1 after 21 of 25 epochs and step 2 after 9 of 14 (see meta.json's provenance).
 set -euo pipefail
 PY=${PY:-.venv/bin/python}
 SUMDUN=${SUMDUN:-.venv/bin/sumdun}
@@ -10,4 +14,6 @@ $SUMDUN build-dataset data/dgsamples --samples wv2,wv3 --patch 128 --stride 32
 for f in data/dgsamples/*_train.h5 data/dgsamples/*_val.h5 data/dgsamples/*_test.h5; do
   $SUMDUN prompts "$f" --describer stats --encoder bge-small
 done
-$SUMDUN train --config configs/sumdun_small_dgsamples.yaml "$@"
+for step in dgsamples bth_init q2n_finetune q2n_finetune_2; do
+  $SUMDUN train --config "configs/sumdun_small_$step.yaml" "$@"
+done

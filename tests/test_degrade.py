@@ -85,6 +85,32 @@ def test_mtf_filter_equals_imfilter_replicate():
     np.testing.assert_allclose(y, ref, rtol=0, atol=1e-9 * 2047)
 
 
+@pytest.mark.parametrize("symmetry", ["none", "rows only", "both"])
+def test_mtf_filter_any_kernel_equals_imfilter(symmetry):
+    # symmetric kernels take the zero-phase real spectrum, the others the full complex one
+    rng = np.random.default_rng(7)
+    x = rng.uniform(0, 2047, (2, 23, 31))
+    k = rng.uniform(-1, 1, (2, 9, 9))
+    if symmetry != "none":
+        k = k + k[:, ::-1]
+    if symmetry == "both":
+        k = k + k[:, :, ::-1]
+    y = d.mtf_filter(x, k)
+    ref = np.stack([correlate(x[i], k[i], mode="nearest") for i in range(2)])
+    np.testing.assert_allclose(y, ref, rtol=0, atol=1e-9 * 2047)
+
+
+def test_inner_products64_and_sums64_are_float64_exact():
+    rng = np.random.default_rng(8)
+    a = torch.from_numpy(rng.uniform(0, 2047, (2, 3, 37, 29))).float()   # 37: strips uneven
+    b = torch.from_numpy(rng.uniform(0, 2047, (2, 2, 37, 29))).float()
+    a64, b64 = a.double().flatten(-2), b.double().flatten(-2)
+    g = d.inner_products64(a, b, rows=8)
+    assert g.dtype == torch.float64 and g.shape == (2, 3, 2)
+    torch.testing.assert_close(g, a64 @ b64.transpose(-1, -2), rtol=1e-14, atol=0)
+    torch.testing.assert_close(d.sums64(a, rows=8), a64.sum(-1), rtol=1e-14, atol=0)
+
+
 def test_mtf_filter_is_correlation_not_convolution():
     x = np.zeros((1, 9, 9))
     x[0, 4, 4] = 1

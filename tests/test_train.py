@@ -87,10 +87,10 @@ def test_sampler_is_deterministic_and_one_band_count_per_batch():
     assert sum(d == 1 for d, _ in w) > sum(d == 0 for d, _ in w)
 
 
-def _cfg(out, train, val, epochs):
+def _cfg(out, train, val, epochs, **settings):
     return TrainConfig(model="sumdun_tiny", train=train, val=val, out_dir=str(out),
                        batch_size=4, epochs=epochs, lr=3e-3, warmup_steps=2, seed=7,
-                       progress=False)
+                       progress=False, **settings)
 
 
 def test_tiny_training_learns_checkpoints_and_resumes_exactly(dataset, tmp_path):
@@ -244,3 +244,44 @@ def test_init_from_checkpoint_for_fine_tuning(dataset, tmp_path):
     del meta["model_config"]["initial_estimate"]
     meta_path.write_text(json.dumps(meta))
     load_checkpoint(tmp_path / "a" / "last", create_model("sumdun_tiny"))
+
+
+def test_q2n_loss_matches_the_metric_and_steers_training(dataset, tmp_path):
+    from sumdun.engine.train import q2n_loss
+    from sumdun.metrics import q2n
+
+    rng = np.random.default_rng(3)
+    gt = torch.from_numpy(rng.uniform(0.1, 1.0, (3, 4, 64, 64)))
+    out = (gt + 0.05 * torch.from_numpy(rng.standard_normal(gt.shape))).requires_grad_()
+    loss = q2n_loss(out, gt)
+    per_image = q2n(out.detach(), gt, quantize=False)          # the metric on floats
+    assert float(loss) == pytest.approx(float((1 - per_image).sum()), rel=1e-12)
+    assert float(q2n_loss(gt, gt)) == pytest.approx(0.0, abs=1e-12)
+    loss.backward()
+    assert torch.isfinite(out.grad).all() and out.grad.abs().sum() > 0
+    # wired into training: the same run with and without it ends with different weights
+    data, _ = dataset
+    train = [str(data / "wv3_train.h5")]
+    runs = {}
+    for w in (0.0, 0.5):
+        torch.manual_seed(0)
+        fit(_cfg(tmp_path / str(w), train, [], epochs=1, q2n_weight=w))
+        runs[w] = load_checkpoint(tmp_path / str(w) / "last")["weights"]
+    assert any(not torch.equal(runs[0.0][k], runs[0.5][k]) for k in runs[0.0])
+
+
+def test_config_init_folder_is_relative_to_the_config(tmp_path):
+    from sumdun.engine.train import load_config
+
+    (tmp_path / "runs" / "a" / "best").mkdir(parents=True)
+    (tmp_path / "cfg").mkdir()
+    f = tmp_path / "cfg" / "c.yaml"
+    f.write_text("init: ../runs/a/best\n")
+    assert load_config(f).init == str((tmp_path / "runs" / "a" / "best").resolve())
+    f.write_text("init: sumdun_small\n")               # a name: shipped weights
+    assert load_config(f).init == "sumdun_small"
+    f.write_text("init: ../runs/missing/best\nmodel: sumdun_tiny\n")
+    cfg = load_config(f)
+    assert cfg.init == str((tmp_path / "runs" / "missing" / "best").resolve())
+    with pytest.raises(FileNotFoundError, match="no such checkpoint folder"):
+        fit(cfg)

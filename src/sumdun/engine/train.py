@@ -1,7 +1,7 @@
 """Unified multi-sensor training of SUM-DUN: ``fit(TrainConfig)`` and ``sumdun train``.
 
 Each batch holds one dataset (one band count); datasets are drawn by size or by configured
-weights. L1 loss on the [0, 1]-scaled HRMS, AdamW, linear warm-up then cosine decay, gradient
+weights. L1 loss on the [0, 1]-scaled HRMS (optionally plus ``q2n_weight * (1 - Q2n)``), AdamW, linear warm-up then cosine decay, gradient
 clipping, validation each epoch (Q2n, PSNR, SAM, ERGAS per dataset, on digital numbers), best
 and last checkpoints (safetensors + JSON), a CSV log, and exact resume: the sampler's order is a
 function of (seed, epoch), and the optimizer, scheduler and RNG states are saved with it.
@@ -22,6 +22,7 @@ import torch
 from .. import __version__
 from .._deps import require
 from ..metrics import ergas, psnr, q2n, sam
+from ..metrics.reduced import q2n_map
 from ..models import create_model
 from ..sensors import get_sensor
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
@@ -44,6 +45,7 @@ class TrainConfig:
     warmup_steps: int = 20
     clip: float = 1.0
     balance_weight: float = 0.01  # weight of SPIM's routing balance loss (0: off)
+    q2n_weight: float = 0.0       # weight of the (1 - Q2n) loss per patch, 32 x 32 blocks (0: off)
     init: str | None = None       # start from these weights (checkpoint folder or shipped name)
     seed: int = 0
     sampling: object = "size"     # "size" or {dataset name: weight}
@@ -55,8 +57,8 @@ class TrainConfig:
 
 
 def load_config(path: str | os.PathLike) -> TrainConfig:
-    """A :class:`TrainConfig` from YAML; relative paths (data, out_dir) are taken from the
-    file's folder."""
+    """A :class:`TrainConfig` from YAML; relative paths (data, out_dir, an ``init`` checkpoint
+    folder) are taken from the file's folder."""
     import yaml
 
     p = Path(path)
@@ -70,6 +72,9 @@ def load_config(path: str | os.PathLike) -> TrainConfig:
                     for f in raw.get(key, [])]
     if "out_dir" in raw and not Path(raw["out_dir"]).is_absolute():
         raw["out_dir"] = str((p.parent / raw["out_dir"]).resolve())
+    init = raw.get("init")
+    if init and ("/" in init or os.sep in init) and not Path(init).is_absolute():
+        raw["init"] = str((p.parent / init).resolve())   # a checkpoint folder, not a shipped name
     return TrainConfig(**raw)
 
 
@@ -167,6 +172,26 @@ def _distributed(device: torch.device) -> tuple[int, int, torch.device]:
     return dist.get_rank(), dist.get_world_size(), device
 
 
+def _init_folder(init: str, weights_dir) -> Path:
+    """The checkpoint folder of ``init``: a folder path, or the name of shipped weights."""
+    if Path(init).is_dir():
+        return Path(init)
+    if "/" in init or os.sep in init or not weights_dir(init).is_dir():
+        from ..weights import available
+
+        raise FileNotFoundError(f"init {init!r}: no such checkpoint folder or shipped weights "
+                                f"(shipped: {available()}); run the training it names first")
+    return weights_dir(init)
+
+
+def q2n_loss(out: torch.Tensor, gt: torch.Tensor, block: int = 32) -> torch.Tensor:
+    """``sum over patches of (1 - Q2n(out, gt))``, differentiable, for ``(B, C, H, W)`` batches
+    on any scale (Q2n without the uint16 cast; H, W multiples of ``block``). Q2n rewards
+    what L1 does not see: per-block correlation, contrast and mean of all bands jointly."""
+    q = q2n_map(out.double(), gt.double(), block, block, quantize=False)
+    return (1.0 - q.flatten(1).mean(1)).sum().to(out.dtype)
+
+
 def _global_mean(loss: torch.Tensor, world: int) -> float:
     """The global batch's mean L1 from each rank's share (all-reduced on several ranks)."""
     if world > 1:
@@ -224,6 +249,9 @@ def fit(cfg: TrainConfig, resume: bool = False, stop_after: int | None = None) -
     """
     from tqdm import tqdm
 
+    from ..weights import weights_dir
+
+    init = _init_folder(cfg.init, weights_dir) if cfg.init and not resume else None
     if not cfg.train:
         raise ValueError("no training data: set train: [<file>_train.h5, ...]")
     torch.manual_seed(cfg.seed)
@@ -240,10 +268,7 @@ def fit(cfg: TrainConfig, resume: bool = False, stop_after: int | None = None) -
     if encoder:
         overrides.setdefault("text_dim", encoder["dim"])
     model = create_model(cfg.model, **overrides).to(device)
-    if cfg.init and not resume:  # fine-tuning: weights only, a fresh optimiser and schedule
-        from ..weights import weights_dir
-
-        init = Path(cfg.init) if Path(cfg.init).is_dir() else weights_dir(cfg.init)
+    if init:  # fine-tuning: weights only, a fresh optimiser and schedule
         load_checkpoint(init, model, allow_changed=tuple(cfg.model_overrides))
     net = model
     if world > 1:  # gradients averaged over ranks during backward
@@ -314,6 +339,9 @@ def fit(cfg: TrainConfig, resume: bool = False, stop_after: int | None = None) -
                 n_global = gt[0].numel() * len(idx)
                 loss = (out - gt).abs().sum() * (world / n_global) * (1.0 if real else 0.0)
                 l1_part = loss.detach()
+                if cfg.q2n_weight:
+                    loss = loss + cfg.q2n_weight * q2n_loss(out, gt) * (world / len(idx)) * \
+                        (1.0 if real else 0.0)
                 if cfg.balance_weight:  # per rank on several ranks (equal in expectation)
                     loss = loss + cfg.balance_weight * model.routing_balance_loss()
             opt.zero_grad(set_to_none=True)

@@ -430,9 +430,9 @@ def interp23tap(ms: Array, ratio: int = 4) -> Array:
     ``out[..., r*i + r//2, r*j + r//2] == ms[..., i, j]`` for ratio r = 4 (``2i+1`` for r = 2).
 
     The dyadic steps are composed into one polyphase filter per axis (``ratio`` phases of
-    ``2*halo + 1`` taps), applied band by band as one batched matrix product per axis over a
-    strided view of the input (columns first, then rows). Float32 input gives float32 output
-    within ~1e-6 of the range.
+    ``2*halo + 1`` taps), applied band by band: columns as dense products with a banded block
+    matrix, then rows as one batched matrix product over a strided view that writes each output
+    row once. Float32 input gives float32 output within ~1e-6 of the range.
 
     Args:
         ms: ``(C, h, w)`` or ``(B, C, h, w)``.
@@ -487,7 +487,6 @@ def interp23tap_gram(ms: Array, ratio: int = 4) -> torch.Tensor:
     """
     _check_pow2_ratio(ratio)
     x, _ = as_batch(ms, "ms")
-    h, w = x.shape[-2:]
     taps, span = _interp23tap_gram_taps(int(ratio))
     b, c = x.shape[:2]
     filtered = torch.empty_like(x)                        # U^T U x, band by band
@@ -656,4 +655,3 @@ def _check_divisible(hw, ratio: int, name: str) -> None:
     if hw[0] % ratio or hw[1] % ratio:
         raise ValueError(f"{name} size {tuple(hw)} is not a multiple of the ratio {ratio}; "
                          f"crop it to {(hw[0] // ratio * ratio, hw[1] // ratio * ratio)}")
-

@@ -255,8 +255,8 @@ def test_q2n_loss_matches_the_metric_and_steers_training(dataset, tmp_path):
     out = (gt + 0.05 * torch.from_numpy(rng.standard_normal(gt.shape))).requires_grad_()
     loss = q2n_loss(out, gt)
     per_image = q2n(out.detach(), gt, quantize=False)          # the metric on floats
-    assert float(loss.detach()) == pytest.approx(float((1 - per_image).sum()), rel=1e-12)
-    assert float(q2n_loss(gt, gt)) == pytest.approx(0.0, abs=1e-12)
+    assert float(loss.detach()) == pytest.approx(float((1 - per_image).sum()), rel=1e-6)  # float32
+    assert float(q2n_loss(gt, gt)) == pytest.approx(0.0, abs=1e-7)
     loss.backward()
     assert torch.isfinite(out.grad).all() and out.grad.abs().sum() > 0
     # wired into training: the same run with and without it ends with different weights

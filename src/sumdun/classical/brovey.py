@@ -45,7 +45,7 @@ def bt_h(ms, pan, sensor, ratio, rows: int = 32):
     """
     lms = upsample(ms, ratio)                                         # becomes the output
     L = haze(lms)                                                     # (B, C, 1, 1)
-    above_haze = ms.shape[1] != 4        # L is each band's minimum: lms - L >= 0 already
+    above_haze = ms.shape[1] != 4        # haze(): each band's minimum, so lms - L >= 0 already
     pan_lr = lp_filter_gauss(pan, ratio)
     gram = interp23tap_gram(ms, ratio)                                # (B, C, C)
     adjoint = interp23tap_adjoint(pan_lr, ratio)                      # U^T pan_lr, MS grid

@@ -1,10 +1,11 @@
 """Unified multi-sensor training of SUM-DUN: ``fit(TrainConfig)`` and ``sumdun train``.
 
 Each batch holds one dataset (one band count); datasets are drawn by size or by configured
-weights. L1 loss on the [0, 1]-scaled HRMS (optionally plus ``q2n_weight * (1 - Q2n)``), AdamW, linear warm-up then cosine decay, gradient
-clipping, validation each epoch (Q2n, PSNR, SAM, ERGAS per dataset, on digital numbers), best
-and last checkpoints (safetensors + JSON), a CSV log, and exact resume: the sampler's order is a
-function of (seed, epoch), and the optimizer, scheduler and RNG states are saved with it.
+weights. L1 loss on the [0, 1]-scaled HRMS (optionally plus ``q2n_weight * (1 - Q2n)``), AdamW,
+linear warm-up then cosine decay, gradient clipping, validation each epoch (Q2n, PSNR, SAM,
+ERGAS per dataset, on digital numbers), best and last checkpoints (safetensors + JSON), a CSV
+log, and exact resume: the sampler's order is a function of (seed, epoch), and the optimizer,
+scheduler and RNG states are saved with it.
 """
 from __future__ import annotations
 
@@ -172,13 +173,13 @@ def _distributed(device: torch.device) -> tuple[int, int, torch.device]:
     return dist.get_rank(), dist.get_world_size(), device
 
 
-def _init_folder(init: str, weights_dir) -> Path:
+def _init_folder(init: str) -> Path:
     """The checkpoint folder of ``init``: a folder path, or the name of shipped weights."""
+    from ..weights import available, weights_dir
+
     if Path(init).is_dir():
         return Path(init)
     if "/" in init or os.sep in init or not weights_dir(init).is_dir():
-        from ..weights import available
-
         raise FileNotFoundError(f"init {init!r}: no such checkpoint folder or shipped weights "
                                 f"(shipped: {available()}); run the training it names first")
     return weights_dir(init)
@@ -189,7 +190,7 @@ def q2n_loss(out: torch.Tensor, gt: torch.Tensor, block: int = 32) -> torch.Tens
     on any scale (Q2n without the uint16 cast; H, W multiples of ``block``). Q2n rewards
     what L1 does not see: per-block correlation, contrast and mean of all bands jointly."""
     q = q2n_map(out.double(), gt.double(), block, block, quantize=False)
-    return (1.0 - q.flatten(1).mean(1)).sum().to(out.dtype)
+    return (1.0 - q.flatten(1).mean(1)).sum().float()
 
 
 def _global_mean(loss: torch.Tensor, world: int) -> float:
@@ -249,9 +250,7 @@ def fit(cfg: TrainConfig, resume: bool = False, stop_after: int | None = None) -
     """
     from tqdm import tqdm
 
-    from ..weights import weights_dir
-
-    init = _init_folder(cfg.init, weights_dir) if cfg.init and not resume else None
+    init = _init_folder(cfg.init) if cfg.init and not resume else None
     if not cfg.train:
         raise ValueError("no training data: set train: [<file>_train.h5, ...]")
     torch.manual_seed(cfg.seed)

@@ -364,15 +364,22 @@ def _banded_rows(x: torch.Tensor, taps: torch.Tensor, halo: int, out: torch.Tens
         torch.matmul(taps, windows, out=out_rows[a0:a1])
 
 
-def _banded_cols(x: torch.Tensor, taps: torch.Tensor, halo: int, out: torch.Tensor,
-                 block: int = 32) -> None:
-    """``out (M, ratio*n)``: :func:`_banded_rows` along the last axis of ``x (M, n)``, as dense
-    products of ``block`` input columns (plus halo) with the banded block matrix."""
-    n = x.shape[1]
+def _column_bank(taps: torch.Tensor, like: torch.Tensor, block: int = 32) -> torch.Tensor:
+    """The banded block matrix of ``taps (ratio, width)`` for :func:`_banded_cols`:
+    ``(block + width - 1, ratio*block)`` (inputs with halo, outputs), in ``like``'s dtype."""
     ratio, width = taps.shape
-    bank = x.new_zeros(block + width - 1, ratio * block)            # (inputs, outputs)
+    bank = like.new_zeros(block + width - 1, ratio * block)
     for i in range(block):
         bank[i:i + width, ratio * i:ratio * (i + 1)] = taps.t()
+    return bank
+
+
+def _banded_cols(x: torch.Tensor, bank: torch.Tensor, halo: int, out: torch.Tensor) -> None:
+    """``out (M, ratio*n)``: :func:`_banded_rows` along the last axis of ``x (M, n)``, as dense
+    products of blocks of input columns (plus halo) with ``bank`` (:func:`_column_bank`)."""
+    n = x.shape[1]
+    block = bank.shape[0] - 2 * halo
+    ratio = bank.shape[1] // block
     xp = x.index_select(1, torch.arange(-halo, n + halo, device=x.device) % n)
     for a in range(0, n, block):
         e = min(a + block, n)
@@ -380,13 +387,14 @@ def _banded_cols(x: torch.Tensor, taps: torch.Tensor, halo: int, out: torch.Tens
                      out=out[:, ratio * a:ratio * e])
 
 
-def _banded_separable(x: torch.Tensor, taps: torch.Tensor, halo: int,
-                      out: torch.Tensor) -> None:
+def _banded_separable(x: torch.Tensor, taps: torch.Tensor, halo: int, out: torch.Tensor,
+                      bank: torch.Tensor) -> None:
     """The banded operator along both axes of ``x (h, w)`` into ``out (ratio*h, ratio*w)``:
-    the small column pass first, then the big row pass writes ``out`` once."""
+    the small column pass first (``bank`` = :func:`_column_bank` of ``taps``), then the big row
+    pass writes ``out`` once."""
     h, w = x.shape
     wide = x.new_empty(h, taps.shape[0] * w)
-    _banded_cols(x, taps, halo, wide)
+    _banded_cols(x, bank, halo, wide)
     _banded_rows(wide, taps, halo, out)
 
 
@@ -445,9 +453,10 @@ def interp23tap(ms: Array, ratio: int = 4) -> Array:
     b, c, h, w = x.shape
     out = x.new_empty(b, c, ratio * h, ratio * w)
     taps, halo = _interp23tap_taps(int(ratio))
+    bank = _column_bank(taps, x)
     for bi in range(b):
         for ci in range(c):                  # band by band: cache-sized work
-            _banded_separable(x[bi, ci], taps, halo, out[bi, ci])
+            _banded_separable(x[bi, ci], taps, halo, out[bi, ci], bank)
     return restore(out)
 
 
@@ -490,9 +499,10 @@ def interp23tap_gram(ms: Array, ratio: int = 4) -> torch.Tensor:
     taps, span = _interp23tap_gram_taps(int(ratio))
     b, c = x.shape[:2]
     filtered = torch.empty_like(x)                        # U^T U x, band by band
+    bank = _column_bank(taps, x)
     for bi in range(b):
         for ci in range(c):
-            _banded_separable(x[bi, ci], taps, span, filtered[bi, ci])
+            _banded_separable(x[bi, ci], taps, span, filtered[bi, ci], bank)
     return inner_products64(x, filtered)
 
 

@@ -512,7 +512,9 @@ def inner_products64(a: torch.Tensor, b: torch.Tensor, rows: int = 32) -> torch.
     (``rows`` rows) so no float64 copy of the images is made."""
     g = torch.zeros(a.shape[0], a.shape[1], b.shape[1], dtype=torch.float64, device=a.device)
     for r in range(0, a.shape[-2], rows):
-        g += torch.matmul(_strip64(a, r, rows), _strip64(b, r, rows).transpose(-1, -2))
+        sa = _strip64(a, r, rows)
+        sb = sa if b is a else _strip64(b, r, rows)          # a Gram matrix: convert once
+        g += torch.matmul(sa, sb.transpose(-1, -2))
     return g
 
 

@@ -12,11 +12,16 @@ from ._common import lp_filter_gauss, regress_global, solve_normal_equations, up
 HAZE_FRACTIONS_4 = (0.95, 0.45, 0.40, 0.05)
 
 
+def haze_is_band_minimum(bands: int) -> bool:
+    """Whether :func:`haze` is each band's minimum (any band count but 4), so ``lms - L >= 0``."""
+    return bands != len(HAZE_FRACTIONS_4)
+
+
 def haze(lms: torch.Tensor) -> torch.Tensor:
     """Per-band haze ``L`` ``(B, C, 1, 1)``: for 4 bands (B, G, R, NIR) fractions of each band's
     1st percentile (MATLAB ``prctile``, i.e. numpy's 'hazen' method); otherwise each band's min."""
     b, c = lms.shape[:2]
-    if c == 4:
+    if not haze_is_band_minimum(c):
         vals = lms.flatten(-2).cpu().numpy()
         p1 = np.percentile(vals, 1, axis=-1, method="hazen")  # (B, C)
         h = torch.as_tensor(p1 * np.array(HAZE_FRACTIONS_4), dtype=lms.dtype, device=lms.device)
@@ -45,7 +50,7 @@ def bt_h(ms, pan, sensor, ratio, rows: int = 32):
     """
     lms = upsample(ms, ratio)                                         # becomes the output
     L = haze(lms)                                                     # (B, C, 1, 1)
-    above_haze = ms.shape[1] != 4        # haze(): each band's minimum, so lms - L >= 0 already
+    above_haze = haze_is_band_minimum(ms.shape[1])                   # no clamp needed then
     pan_lr = lp_filter_gauss(pan, ratio)
     gram = interp23tap_gram(ms, ratio)                                # (B, C, C)
     adjoint = interp23tap_adjoint(pan_lr, ratio)                      # U^T pan_lr, MS grid

@@ -85,26 +85,3 @@ def test_demo_writes_geotiff_png_and_metrics(tmp_path):
     assert rows["bt-h"]["Q2n"] > rows["exp"]["Q2n"] and rows["mtf-glp-hpm"]["Q2n"] > rows["exp"]["Q2n"]
     assert "| exp |" in (tmp_path / "metrics.md").read_text()
     assert out["png"].name == "wv2_quicklook.png"
-
-
-def test_sumdun_method_with_shipped_weights():
-    pytest.importorskip("rasterio")
-    from sumdun.degrade import wald
-    from sumdun.io import load_sample
-    from sumdun.metrics import q2n
-    from sumdun.weights import available, load_pretrained
-
-    assert "sumdun_small" in available()
-    model, meta = load_pretrained()
-    assert meta["provenance"]["trained_on"].startswith("DigitalGlobe sample imagery")
-    assert meta["text_encoder"]["name"] == "bge-small" and not model.training
-    p = load_sample("wv3").valid_core(8)
-    gt = p.ms[:, -128:, -128:].astype(float)  # the test stripe (bottom rows): never trained on
-    pan = p.pan[:, -512:, -512:].astype(float)
-    ms_lr, pan_lr = wald(gt, pan, "wv3")
-    fused = fuse(ms_lr, pan_lr, "sumdun", sensor="wv3")
-    assert fused.shape == gt.shape and np.isfinite(fused).all()
-    exp = fuse(ms_lr, pan_lr, "exp", sensor="wv3")
-    assert q2n(np.clip(fused, 0, 2047), gt) > q2n(exp, gt) + 0.05
-    no_prompt = fuse(ms_lr, pan_lr, "sumdun", sensor="wv3", prompt=None)
-    assert not np.allclose(no_prompt, fused)  # the prompt steers the trained SPIMs

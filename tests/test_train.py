@@ -131,7 +131,11 @@ def test_checkpoint_errors(dataset, tmp_path):
         load_checkpoint(tmp_path / "nowhere")
 
 
-def test_prompt_embeddings_are_used_and_recorded(dataset, tmp_path):
+def test_prompt_embeddings_are_used_and_recorded(dataset, tmp_path, monkeypatch):
+    """Each training batch carries its own samples' embeddings from the ``.prompts.h5`` file
+    (rows matched to the batch's patches), the SPIMs' prompt layers learn from them, and the
+    checkpoint records the encoder."""
+    from sumdun.models import SUMDUN
     from sumdun.prompts import HashEncoder, StatsDescriber
     from sumdun.prompts.dataset import precompute_prompts
 
@@ -139,8 +143,32 @@ def test_prompt_embeddings_are_used_and_recorded(dataset, tmp_path):
     src = out / "wv3_train.h5"
     local = tmp_path / "wv3_train.h5"
     local.write_bytes(src.read_bytes())
-    precompute_prompts(local, StatsDescriber(), HashEncoder(dim=32), progress=False)
-    res = fit(_cfg(tmp_path / "run", [str(local)], [], epochs=1))
+    side = precompute_prompts(local, StatsDescriber(), HashEncoder(dim=32), progress=False)
+    with h5py.File(side) as f:
+        stored = torch.from_numpy(f["text_embeds"][()]).float()
+    with h5py.File(local) as f:
+        ms_all = torch.from_numpy(f["ms"][()]).float() / (2 ** int(f.attrs["bits"]) - 1)
+    assert len({tuple(r.tolist()) for r in stored}) > 1  # the samples' prompts differ
+    seen = []
+    forward = SUMDUN.forward
+
+    def spy(self, ms, pan, text_embeds=None, *a, **k):
+        if self.training:
+            seen.append((ms.detach().clone(), None if text_embeds is None else
+                         text_embeds.detach().clone()))
+        return forward(self, ms, pan, text_embeds, *a, **k)
+
+    monkeypatch.setattr(SUMDUN, "forward", spy)
+    res = fit(_cfg(tmp_path / "run", [str(local)], [], epochs=1,
+                   model_overrides={"prompt_dropout": 0.0}))
+    assert seen and all(t is not None for _, t in seen)
+    for ms, text in seen:  # each row's embedding is the one stored for that patch
+        for m, t in zip(ms, text):
+            i = int(((ms_all - m).abs().flatten(1).amax(1)).argmin())
+            torch.testing.assert_close(t, stored[i])
+    ck = load_checkpoint(res["last"])
+    film = [v for k, v in ck["weights"].items() if k.endswith("film.weight")]
+    assert film and all(float(w.abs().max()) > 0 for w in film)  # zero-initialised, now learnt
     meta = json.loads((res["last"] / "meta.json").read_text())
     assert meta["text_encoder"]["name"] == "hash" and meta["model_config"]["text_dim"] == 32
 
@@ -285,3 +313,31 @@ def test_config_init_folder_is_relative_to_the_config(tmp_path):
     assert cfg.init == str((tmp_path / "runs" / "missing" / "best").resolve())
     with pytest.raises(FileNotFoundError, match="no such checkpoint folder"):
         fit(cfg)
+
+
+def test_cli_ablate_trains_each_named_variant(dataset, tmp_path, capsys):
+    """``sumdun ablate`` trains each requested ablation with its overrides (the checkpoint's
+    configuration says so) and prints the paper's table with the right marks."""
+    import yaml
+
+    from sumdun.cli import main
+
+    out, _ = dataset
+    cfg = {"model": "sumdun_tiny", "train": [str(out / "wv3_train.h5")], "val": [],
+           "out_dir": str(tmp_path / "unused"), "epochs": 1, "batch_size": 4,
+           "progress": False, "seed": 1}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["ablate", "--config", str(tmp_path / "c.yaml"), "--data",
+                 str(out / "wv3_test.h5"), "--out", str(tmp_path / "abl"), "--only",
+                 "T4-I,T4-IV,T5-IV", "-q"]) == 0
+    table = capsys.readouterr().out
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
+            for line in table.splitlines() if line.startswith("| T")}
+    assert rows["T4-I"][:3] == ["✗", "✗", "✓"] and rows["T4-IV"][:3] == ["✓", "✓", "✗"]
+    assert rows["T5-IV"][0] == "cross-attention"
+    assert all(float(r[-1].strip("*")) > 10 for r in rows.values())  # a PSNR in dB
+    conf = {tag: load_checkpoint(tmp_path / "abl" / tag / "best")["meta"]["model_config"]
+            for tag in ("T4-I", "T4-IV", "T5-IV")}
+    assert (conf["T4-I"]["degradation"], conf["T4-I"]["prox"]) == ("2d", "2d")
+    assert conf["T4-IV"]["multiscale"] is False and conf["T4-IV"]["prox"] == "3d"
+    assert conf["T5-IV"]["spim"] == "cross-attention"

@@ -1,6 +1,9 @@
 """SUM-DUN in the fusion registry, with the shipped weights (``sumdun.weights``)."""
 from __future__ import annotations
 
+import math
+import warnings
+
 import torch
 import torch.nn.functional as F
 
@@ -18,8 +21,10 @@ def _pretrained(name: str, device: str):
     return _CACHE[key]
 
 
-def _prompt(ms, pan, sensor, ratio, meta, prompt):
-    """``(B, D)`` embeddings: of ``prompt`` text, of the stats description, or None."""
+def _prompt(ms, pan, sensor, ratio, meta, prompt, scale: float):
+    """``(B, D)`` embeddings: of ``prompt`` text, of the stats description, or None. The stats
+    describer sees the data on the sensor's nominal range (``ms / scale * sensor max``), so the
+    same scene at another bit depth gets the same description."""
     enc_meta = meta.get("text_encoder")
     if prompt is None or not enc_meta:
         return None
@@ -30,20 +35,46 @@ def _prompt(ms, pan, sensor, ratio, meta, prompt):
         _CACHE[key] = get_encoder(enc_meta["name"])
     enc = _CACHE[key]
     texts = []
+    nominal = (sensor.max_value or scale) / scale
     for b in range(ms.shape[0]):
         if prompt == "stats":
-            texts.append(StatsDescriber().describe(ms[b].cpu().numpy(), pan[b].cpu().numpy(),
+            texts.append(StatsDescriber().describe((ms[b] * nominal).cpu().numpy(),
+                                                   (pan[b] * nominal).cpu().numpy(),
                                                    sensor, ratio))
         else:
             texts.append(str(prompt))
     return torch.from_numpy(enc.encode(texts))
 
 
+def data_scale(ms, pan, sensor, bits: int | None = None,
+               data_range: float | None = None) -> float:
+    """The value the network's input divides by: ``data_range`` (e.g. 1.0 for reflectance),
+    else ``2**bits - 1``, else the sensor's (11 bits when unknown). Warns when the data exceed
+    it, the sign of a wrong bit depth (the result would be wrong, not just rescaled)."""
+    if data_range is not None:
+        if not (isinstance(data_range, (int, float)) and math.isfinite(data_range)
+                and data_range > 0):
+            raise ValueError(f"data_range must be a positive number, got {data_range!r}")
+        scale = float(data_range)
+    else:
+        if bits is not None and (isinstance(bits, bool) or not isinstance(bits, int)
+                                 or not 1 <= bits <= 32):
+            raise ValueError(f"bits must be an integer from 1 to 32, got {bits!r}")
+        scale = float(2 ** (bits or sensor.bits or 11) - 1)
+    top = max(float(ms.max()), float(pan.max()))
+    if top > scale * 1.001:
+        warnings.warn(f"the data reach {top:g}, above the data range {scale:g} "
+                      f"({'data_range' if data_range else f'{bits or sensor.bits or 11} bits'}); "
+                      "pass the right bits= or data_range= (e.g. 1.0 for reflectance)",
+                      stacklevel=3)
+    return scale
+
+
 def sumdun(ms, pan, sensor, ratio, weights: str = "sumdun_small", prompt="stats",
-           device: str = "cpu", bits: int | None = None):
+           device: str = "cpu", bits: int | None = None, data_range: float | None = None):
     model, meta = _pretrained(weights, device)
-    scale = float(2 ** (bits or sensor.bits or 11) - 1)
-    text = _prompt(ms, pan, sensor, ratio, meta, prompt)
+    scale = data_scale(ms, pan, sensor, bits, data_range)
+    text = _prompt(ms, pan, sensor, ratio, meta, prompt, scale)
     f = max(model.cfg.stage_scales())
     h, w = ms.shape[-2:]
     ph, pw = (-(ratio * h)) % f, (-(ratio * w)) % f  # pad PAN to a multiple of the coarsest scale
@@ -63,7 +94,8 @@ def _register() -> None:
 
     if "sumdun_small" in available():  # joins the registry once its weights ship
         register("sumdun", "SUM-DUN deep unrolling network, shipped sumdun_small weights "
-                 "(prompt='stats' (default), a text, or None; weights= a checkpoint folder)",
+                 "(prompt='stats' (default), a text, or None; weights= a checkpoint folder; bits= or "
+                 "data_range= when the data are not on the sensor's bit depth)",
                  family="neural")(sumdun)
 
 

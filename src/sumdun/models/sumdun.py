@@ -344,6 +344,10 @@ class SUMDUN(nn.Module):
         if (r * h) % f_max or (r * w) % f_max:
             raise ValueError(f"PAN size {r * h} x {r * w} must be a multiple of {f_max} (the "
                              "coarsest stage scale); pad or crop the patch")
+        if self.cfg.prox == "2d" and c > self.cfg.max_bands:
+            raise ValueError(f"prox='2d' folds the bands into {self.cfg.max_bands} feature "
+                             f"channels (max_bands) and cannot take {c} bands; build the model "
+                             f"with max_bands >= {c}, or use prox='3d' (any band count)")
         x = self.initial(ms, pan)
         band_w = self.band_weights(ms)
         t = self.text(text_embeds, b, ms, prompt_drop)

@@ -49,6 +49,8 @@ def _band(ms, sensor: Sensor, name: str):
     names = sensor.band_names
     if ms.shape[0] == 4 and sensor.n_bands == 8:  # 4-band subset of an 8-band sensor
         names = tuple(names[i] for i in sensor.subset4)
+    if len(names) != ms.shape[0]:  # e.g. 3 bands without a sensor: no band is known
+        return None
     for cand in ((name,) if name != "nir" else ("nir", "nir1")):
         if cand in names:
             return ms[names.index(cand)].astype(np.float64)

@@ -5,6 +5,7 @@ file, and misbehaves on request, chosen by the model name:
   ok       -> a fixed description       slow      -> sleeps 3 s before answering
   error500 -> HTTP 500                  error400  -> HTTP 400
   badjson  -> a body that is not JSON   nocontent -> JSON without the message content
+  trickle  -> the answer one byte every 0.5 s (never trips a per-read timeout)
 
 Run: python mllm_stub_server.py PORT LOGFILE   (prints "ready" when listening)
 """
@@ -48,6 +49,12 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
+        if mode == "trickle":
+            for i in range(len(data)):
+                self.wfile.write(data[i:i + 1])
+                self.wfile.flush()
+                time.sleep(0.5)
+            return
         self.wfile.write(data)
 
 

@@ -127,6 +127,17 @@ def test_mllm_timeout_retries_then_error(server):
     assert len(_requests(log)) == 2  # first try + one retry
 
 
+def test_mllm_timeout_bounds_the_whole_request(server):
+    """A server trickling its answer a byte every 0.5 s (each read well inside the timeout)
+    is abandoned after ``timeout`` seconds overall."""
+    url, _ = server
+    d = MLLMDescriber(base_url=url + "/v1", model="trickle", timeout=1.5, retries=0)
+    t0 = time.perf_counter()
+    with pytest.raises(MLLMError, match="no answer.*within 1.5 s"):
+        d.describe(*_pair(), "wv3")
+    assert time.perf_counter() - t0 < 3.0
+
+
 def test_mllm_http_errors(server):
     url, log = server
     with pytest.raises(MLLMError, match="HTTP 500"):

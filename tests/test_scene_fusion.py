@@ -209,10 +209,12 @@ def test_cli_fuse_with_method_option(tmp_path, big_pair, capsys):
     rc = main(["fuse", str(big_pair[0]), str(big_pair[1]), str(out), "--method", "bdsd",
                "--tile", "512", "-o", "block=null", "-q"])  # YAML null: one global block
     assert rc == 0 and out.exists()
-    # a block that does not divide the edge tile: the error names the tile and the rule
+    # a block that does not divide the edge tile: a usage error before any work, naming the
+    # tile and the rule
     rc = main(["fuse", str(big_pair[0]), str(big_pair[1]), str(tmp_path / "b.tif"),
                "--method", "bdsd", "-o", "block=64", "-q"])
-    assert rc == 2 and "tile at PAN rows" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert rc == 2 and "divide the PAN size" in err and "tile of this scene" in err
     assert not (tmp_path / "b.tif").exists()
     rc = main(["fuse", str(big_pair[0]), str(big_pair[1]), str(out), "--method", "bdsd",
                "-o", "nonsense", "-q"])

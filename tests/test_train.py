@@ -122,6 +122,12 @@ def test_checkpoint_errors(dataset, tmp_path):
     model = create_model("sumdun_tiny")
     load_checkpoint(tmp_path / "last", model)  # the matching model loads
     (tmp_path / "last" / "model.safetensors").write_bytes(b"\x00garbage" * 10)
+    with pytest.raises(CheckpointError, match="torn or corrupt: model.safetensors does not "
+                       "match the sha256"):
+        load_checkpoint(tmp_path / "last", model)
+    meta = json.loads((tmp_path / "last" / "meta.json").read_text())
+    del meta["files"]  # a checkpoint of an older version: no hashes, safetensors' own check
+    (tmp_path / "last" / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(CheckpointError, match="corrupt or truncated"):
         load_checkpoint(tmp_path / "last", model)
     (tmp_path / "best" / "meta.json").write_text("{not json")

@@ -6,6 +6,8 @@ import json
 import sys
 from pathlib import Path
 
+from .errors import DataError, UsageError
+
 
 def _cmd_sensors(args) -> int:
     from .sensors import list_sensors
@@ -112,36 +114,62 @@ def _cmd_train(args) -> int:
     return 0
 
 
-def _parse_options(pairs: list[str] | None) -> dict:
+def _parse_options(pairs: list[str] | None, what: str = "method option") -> dict:
     """``["block=64", "x=1.5"]`` -> ``{"block": 64, "x": 1.5}`` (YAML scalars)."""
     import yaml
 
     out = {}
     for item in pairs or []:
         key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"method option {item!r} is not KEY=VALUE")
-        out[key.strip()] = yaml.safe_load(value)
+        if not sep or not key.strip():
+            raise UsageError(f"{what} {item!r} is not KEY=VALUE")
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            out[key.strip()] = value
     return out
 
 
-def _cmd_fuse(args) -> int:
-    import time
+#: options the CLI owns: ``-o`` must not set them behind its back
+_CLI_OWNED = {"device": "--device", "prompt": "--prompt", "sensor": "--sensor",
+              "ratio": "--ratio", "method": "--method", "dtype": "--dtype",
+              "nodata": "--nodata", "tile": "--tile", "overlap": "--overlap"}
 
+
+def _bands(text: str | None) -> list[int] | None:
+    if not text:
+        return None
+    try:
+        return [int(b) for b in text.split(",")]
+    except ValueError:
+        raise UsageError(f"--bands takes 1-based band numbers like 5,3,2, got {text!r}") from None
+
+
+def _cmd_fuse(args) -> int:
     from .scene_fusion import fuse_geotiff
 
-    t0 = time.perf_counter()
+    options = _parse_options(args.option)
+    for key, flag in _CLI_OWNED.items():
+        if key in options:
+            raise UsageError(f"-o {key}=... : use {flag} instead")
     describer_options = {}
     if args.describer == "mllm":
         describer_options = dict(base_url=args.base_url, model=args.model)
+    summary: dict = {}
     out = fuse_geotiff(args.ms, args.pan, args.out, method=args.method, sensor=args.sensor,
                        ratio=args.ratio, tile=args.tile, overlap=args.overlap,
                        prompt=args.prompt, describer=args.describer,
                        prompt_scope=args.prompt_scope, device=args.device, dtype=args.dtype,
-                       nodata=args.nodata, cog=args.cog, progress=not args.quiet,
-                       crop_to_overlap=args.crop_to_overlap,
-                       describer_options=describer_options, **_parse_options(args.option))
-    print(f"wrote {out} ({time.perf_counter() - t0:.1f} s)")
+                       nodata=args.nodata, cog=args.cog, driver=args.of,
+                       creation_options=_parse_options(args.co, "--co"),
+                       bands=_bands(args.bands), progress=not args.quiet and not args.json,
+                       crop_to_overlap=args.crop_to_overlap, summary=summary,
+                       describer_options=describer_options, **options)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    elif not args.quiet:
+        print(f"wrote {out} ({summary['width']} x {summary['height']} px, {summary['bands']} "
+              f"bands, {summary['method']}, {summary['seconds']:.1f} s)")
     return 0
 
 
@@ -195,6 +223,19 @@ def build_parser() -> argparse.ArgumentParser:
                                 "sensor models, Wald protocol, scene I/O.")
     p.add_argument("--version", action="version", version=f"sumdun {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="count", default=0,
+                        help="more messages (-vv: debug, and tracebacks)")
+    common.add_argument("-q", "--quiet", action="store_true",
+                        help="no progress bars, no warnings, only errors")
+    common.add_argument("--threads", type=int, default=None, help="CPU threads for torch and "
+                        "BLAS (default: the cores not busy now, at least 1; SUMDUN_THREADS)")
+    add = sub.add_parser
+
+    def add_parser(name, **kw):
+        return add(name, parents=[common], **kw)
+
+    sub.add_parser = add_parser
 
     s = sub.add_parser("sensors", help="print the sensor table")
     s.add_argument("--json", action="store_true", help="all fields and sources as JSON")
@@ -281,17 +322,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="one prompt per scene (from an overview, default) or per tile")
     s.add_argument("--base-url", default="http://127.0.0.1:11434/v1", help="MLLM server")
     s.add_argument("--model", default="qwen2.5vl", help="MLLM model name")
-    s.add_argument("--device", default="cpu", help="SUM-DUN device: cpu (default) or cuda")
+    s.add_argument("--device", default="auto", help="SUM-DUN device: auto (default: CUDA "
+                   "when present), cpu or cuda")
     s.add_argument("--dtype", default=None, help="output data type (default: the MS dtype, "
                    "rounded and clipped; e.g. float32)")
-    s.add_argument("--nodata", type=float, default=None, help="nodata value of both inputs "
-                   "(default: from the files)")
-    s.add_argument("--cog", action="store_true", help="write a Cloud-Optimised GeoTIFF")
+    s.add_argument("--nodata", default=None, help="nodata value of both inputs: a number, nan, "
+                   "or none (default: from the files; black MS collars when they have none)")
+    s.add_argument("--bands", default=None, help="MS bands to fuse, 1-based, e.g. 5,3,2,7 "
+                   "(default all)")
+    s.add_argument("--of", default=None, metavar="FORMAT", help="output format, a GDAL driver "
+                   "(default from the extension: .tif GTiff, .jp2 JP2OpenJPEG, .img HFA)")
+    s.add_argument("--co", action="append", metavar="NAME=VALUE", help="GDAL creation option, "
+                   "repeatable (e.g. --co PREDICTOR=2)")
+    s.add_argument("--cog", action="store_true", help="write a Cloud-Optimised GeoTIFF "
+                   "(same as --of COG)")
+    s.add_argument("--json", action="store_true", help="print a JSON summary of the run")
     s.add_argument("--crop-to-overlap", action="store_true", help="fuse the shared ground "
                    "when the MS and PAN extents differ")
     s.add_argument("-o", "--option", action="append", metavar="KEY=VALUE",
                    help="method option, repeatable (e.g. -o block=64 for bdsd)")
-    s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=_cmd_fuse)
 
     s = sub.add_parser("evaluate", help="run methods on PanCollection test files; paper-style "
@@ -310,7 +359,6 @@ def build_parser() -> argparse.ArgumentParser:
                    "bit-depth range first")
     s.add_argument("--limit", type=int, default=None, help="first N samples of each file")
     s.add_argument("--fresh", action="store_true", help="discard earlier results in --out")
-    s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=_cmd_evaluate)
 
     s = sub.add_parser("figure", help="quicklooks (one stretch, zoomed inset), error maps and "
@@ -331,7 +379,6 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--only", default=None, help="comma-separated ablation tags or names "
                    "(default all)")
     s.add_argument("--epochs", type=int, default=None, help="override the config's epochs")
-    s.add_argument("-q", "--quiet", action="store_true")
     s.set_defaults(func=_cmd_ablate)
 
     s = sub.add_parser("demo", help="fuse a real sample scene; write GeoTIFF, quicklook PNG "
@@ -342,22 +389,78 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+_INTERRUPTED = {
+    "fuse": "the output was not written (an earlier file of that name is kept)",
+    "evaluate": "the results so far are kept in {out}/samples.jsonl: run the same command "
+                "to resume",
+    "train": "the last checkpoint is kept: run the same command with --resume to continue",
+    "ablate": "finished ablations are kept: run the same command to continue",
+    "prompts": "the cache keeps what was computed: run the same command to resume",
+}
+
+
+def _show_warning(command: str):
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"sumdun {command}: warning: {message}", file=sys.stderr)
+    return show
+
+
+def _setup(args) -> None:
+    """Logging, warnings and threads as the common options say."""
+    import logging
+    import warnings
+
+    level = logging.ERROR if args.quiet else (logging.WARNING, logging.INFO,
+                                              logging.DEBUG)[min(args.verbose, 2)]
+    logging.basicConfig(level=level, format=f"sumdun {args.command}: %(message)s")
+    warnings.showwarning = _show_warning(args.command)
+    if args.quiet:
+        warnings.simplefilter("ignore")
+    from .threads import set_threads
+
+    n = set_threads(args.threads)
+    logging.getLogger("sumdun").info("using %d CPU thread(s)", n)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Exit codes: 0 success, 2 usage errors (bad option, argument, configuration or path),
+    1 data errors (unreadable or mismatched inputs, corrupt checkpoints, a full disk),
+    130 interrupted."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    name = f"sumdun {args.command}"
     try:
+        if getattr(args, "threads", None) is not None and args.threads < 1:
+            raise UsageError(f"--threads must be at least 1, got {args.threads}")
+        _setup(args)
         return args.func(args)
-    except (FileNotFoundError, ValueError, KeyError, ImportError, RuntimeError) as err:
+    except (UsageError, FileNotFoundError, KeyError, IsADirectoryError) as err:
         msg = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"sumdun {args.command}: error: {msg}", file=sys.stderr)
+        print(f"{name}: error: {msg}", file=sys.stderr)
         return 2
+    except (DataError, OSError, ValueError, RuntimeError, ImportError) as err:
+        print(f"{name}: error: {err}", file=sys.stderr)
+        if args.verbose >= 2:
+            import traceback
+
+            traceback.print_exc()
+        return 1
     except KeyboardInterrupt:
-        print(f"sumdun {args.command}: interrupted; no partial output was left",
+        what = _INTERRUPTED.get(args.command, "nothing half-written was left")
+        print(f"{name}: interrupted; {what.format(out=getattr(args, 'out', ''))}",
               file=sys.stderr)
         return 130
+    except Exception as err:  # noqa: BLE001 - a bug: one line, the traceback on -vv
+        print(f"{name}: internal error: {type(err).__name__}: {err} (run with -vv for the "
+              "traceback and please report it)", file=sys.stderr)
+        if args.verbose >= 2:
+            import traceback
+
+            traceback.print_exc()
+        return 1
 
 
 if __name__ == "__main__":

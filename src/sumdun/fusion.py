@@ -1,6 +1,7 @@
 """One registry for every fusion method, classical or neural: ``fuse(ms, pan, method=...)``."""
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Callable
 
@@ -8,9 +9,11 @@ import numpy as np
 import torch
 
 from ._tensor import Array, as_batch
+from .errors import UsageError
 from .sensors import Sensor, sensor_for_bands
 
-__all__ = ["FusionMethod", "register", "list_methods", "get_method", "fuse"]
+__all__ = ["FusionMethod", "register", "list_methods", "get_method", "fuse", "default_method",
+           "method_options", "validate_options"]
 
 
 @dataclass(frozen=True)
@@ -56,14 +59,63 @@ def get_method(name: str) -> FusionMethod:
     return _REGISTRY[key]
 
 
-def fuse(ms: Array, pan: Array, method: str = "exp", sensor: str | Sensor | None = None,
+def default_method() -> str:
+    """SUM-DUN when its weights ship, else MTF-GLP-HPM: the default of :func:`fuse` and of
+    ``sumdun fuse``."""
+    return "sumdun" if "sumdun" in list_methods() else "mtf-glp-hpm"
+
+
+_FIXED = ("ms", "pan", "sensor", "ratio")
+
+
+def method_options(method: str) -> dict[str, inspect.Parameter]:
+    """The options a method takes (``name -> inspect.Parameter``, with defaults)."""
+    params = inspect.signature(get_method(method).fn).parameters
+    return {k: p for k, p in params.items() if k not in _FIXED}
+
+
+def _kind(p: inspect.Parameter) -> str:
+    ann = p.annotation if isinstance(p.annotation, str) else getattr(p.annotation, "__name__", "")
+    if not ann or ann is inspect.Parameter.empty:
+        d = p.default
+        ann = type(d).__name__ if d is not None and d is not inspect.Parameter.empty else ""
+    return ann
+
+
+def validate_options(method: str, options: dict) -> None:
+    """Check ``options`` against the method's signature before any work: unknown names, and
+    values of the wrong type (integer options other than ``seed`` must also be positive).
+    Raises :class:`~sumdun.errors.UsageError` naming the option, what it takes and the fix."""
+    allowed = method_options(method)
+    for key, value in options.items():
+        if key not in allowed:
+            have = ", ".join(sorted(allowed)) or "none"
+            raise UsageError(f"method {method!r} has no option {key!r}; its options: {have}")
+        kind = _kind(allowed[key])
+        if value is None and ("None" in kind or allowed[key].default is None):
+            continue
+        base = kind.split("|")[0].strip()
+        if base == "int":
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise UsageError(f"option {key} of {method!r} must be an integer, got {value!r}")
+            if key != "seed" and value < 1:
+                raise UsageError(f"option {key} of {method!r} must be a positive integer, got "
+                                 f"{value} (default {allowed[key].default})")
+        elif base == "float":
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
+                    or not np.isfinite(value):
+                raise UsageError(f"option {key} of {method!r} must be a number, got {value!r}")
+
+
+def fuse(ms: Array, pan: Array, method: str | None = None, sensor: str | Sensor | None = None,
          ratio: int = 4, **options) -> Array:
     """Pansharpen ``ms`` with ``pan``.
 
     Args:
         ms: ``(C, h, w)`` or ``(B, C, h, w)`` multispectral image (digital numbers or any scale).
         pan: ``(1, ratio*h, ratio*w)`` or ``(B, 1, ratio*h, ratio*w)``, same scale.
-        method: a name from :func:`list_methods`.
+        method: a name from :func:`list_methods`; default :func:`default_method` (SUM-DUN
+            with the shipped weights, as ``sumdun fuse``).
         sensor: sensor name (MTF gains for MTF-based methods); generic when None.
         ratio: PAN/MS scale ratio.
         **options: method options (toolbox defaults otherwise).
@@ -73,7 +125,9 @@ def fuse(ms: Array, pan: Array, method: str = "exp", sensor: str | Sensor | None
         Float64, except that methods marked for it (EXP, BT-H) keep float32 inputs in float32
         (half the memory and time, ~1e-6 of the data range from the float64 result).
     """
+    method = method or default_method()
     m = get_method(method)
+    validate_options(method, options)
     both_f32 = all(a.dtype in (torch.float32, np.float32) for a in (ms, pan))
     compute = torch.float32 if m.float32 and both_f32 else torch.float64
     x, restore = as_batch(ms, "ms", float_dtype=compute)

@@ -29,6 +29,7 @@ import numpy as np
 from ._deps import require
 from .io.atomic import atomic_path
 from .io.geotiff import _common_windows, check_pair, open_raster
+from .errors import DataError, UsageError
 from .io.scene import SceneError
 from .tiling import TileBlender, axis_tiles
 
@@ -40,9 +41,9 @@ GDAL_CACHE_MB = 64
 
 
 def _default_method() -> str:
-    from .fusion import list_methods
+    from .fusion import default_method
 
-    return "sumdun" if "sumdun" in list_methods() else "mtf-glp-hpm"
+    return default_method()
 
 
 def _sensor_band_names(sensor, bands: int) -> list[str] | None:
@@ -52,7 +53,7 @@ def _sensor_band_names(sensor, bands: int) -> list[str] | None:
         return list(sensor.band_names)
     if bands == 4 and len(sensor.band_names) == 8:
         try:
-            return [sensor.band_names[i] for i in sensor.subset4()]
+            return [sensor.band_names[i] for i in sensor.subset4]
         except ValueError:
             return None
     return None
@@ -68,11 +69,13 @@ def _block_size(tile: int) -> int:
 def _check_tiling(tile: int, overlap: int, ratio: int) -> None:
     step = 16 * ratio // math.gcd(16, ratio)
     if tile < 64 or tile % step:
-        raise ValueError(f"tile must be a multiple of {step} PAN pixels (16 and the ratio "
-                         f"{ratio}), at least 64; got {tile}. Try 512.")
-    if overlap < 0 or overlap % ratio:
-        raise ValueError(f"overlap must be a multiple of the ratio {ratio} (PAN pixels), got "
-                         f"{overlap}. Try 32.")
+        good = max(step * math.ceil(64 / step), step * round(tile / step))
+        raise UsageError(f"tile must be a multiple of {step} PAN pixels (16 and the ratio "
+                         f"{ratio}), at least 64; got {tile}. Try {good}.")
+    if overlap < 0 or overlap % ratio or overlap > tile // 4:
+        good = min(ratio * round(32 / ratio), ratio * (tile // 4 // ratio))
+        raise UsageError(f"overlap must be a multiple of the ratio {ratio} (PAN pixels) from 0 "
+                         f"to tile/4 = {tile // 4}, got {overlap}. Try {good}.")
 
 
 def _overview(ds, window, bands: int, max_side: int) -> np.ndarray:
@@ -83,12 +86,17 @@ def _overview(ds, window, bands: int, max_side: int) -> np.ndarray:
     return ds.read(window=window, out_shape=shape, resampling=resampling.average)
 
 
-def _scene_prompt(ms_ds, pan_ds, ms_win, pan_win, sensor, ratio, describer) -> str:
+def _scene_prompt(ms_ds, pan_ds, ms_win, pan_win, sensor, ratio, describer, bands,
+                  ms_nodata=None, pan_nodata=None) -> str:
     """One description of the whole scene, from an overview (MS at most 512 px a side)."""
-    ms = _overview(ms_ds, ms_win, ms_ds.count, 512).astype(np.float64)
+    ms = _overview(ms_ds, ms_win, ms_ds.count, 512).astype(np.float64)[[b - 1 for b in bands]]
     h, w = ms.shape[1:]
     pan = _overview(pan_ds, pan_win, 1, 512 * ratio)
     pan = pan[:, : h * ratio, : w * ratio].astype(np.float64)
+    for a, nd in ((ms, ms_nodata), (pan, pan_nodata)):  # the describer leaves 0 out
+        a[~np.isfinite(a)] = 0
+        if nd is not None and np.isfinite(nd):
+            a[a == nd] = 0
     if pan.shape[1:] != (h * ratio, w * ratio):  # overview rounding: resample PAN to fit
         from scipy.ndimage import zoom
 
@@ -115,21 +123,145 @@ def _cast(block: np.ndarray, invalid: np.ndarray, dtype: np.dtype, nodata) -> np
     return out
 
 
+#: Output formats by file extension (GDAL driver names); ``driver=`` / ``--of`` picks any other.
+FORMATS = {".tif": "GTiff", ".tiff": "GTiff", ".jp2": "JP2OpenJPEG", ".j2k": "JP2OpenJPEG",
+           ".img": "HFA", ".png": "PNG", ".vrt": None}
+OUT_DTYPES = ("uint8", "uint16", "int16", "uint32", "int32", "float32", "float64")
+
+
+def resolve_device(device: str | None) -> str:
+    """``auto`` (or None) -> ``cuda`` when available, else ``cpu``; ``cuda`` without CUDA and
+    unknown names are a :class:`UsageError`."""
+    import torch
+
+    d = (device or "auto").lower()
+    if d == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if d == "cpu":
+        return d
+    if d.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise UsageError(f"device {device!r}: this machine has no CUDA GPU (or torch is a "
+                             "CPU build); use --device cpu or auto")
+        return d
+    raise UsageError(f"device must be auto, cpu or cuda[:N], got {device!r}")
+
+
+def _driver_for(out_path: Path, driver: str | None, cog: bool) -> str:
+    rasterio = require("rasterio")
+    if cog:
+        if driver not in (None, "COG"):
+            raise UsageError(f"--cog writes a COG; it cannot be combined with --of {driver}")
+        driver = "COG"
+    if driver is None:
+        suffix = out_path.suffix.lower()
+        if suffix not in FORMATS or FORMATS[suffix] is None:
+            raise UsageError(f"cannot tell the output format from {out_path.name!r}; name it "
+                             ".tif (GeoTIFF) or pass --of DRIVER (GTiff, COG, JP2OpenJPEG, "
+                             "HFA, ...)")
+        driver = FORMATS[suffix]
+    with rasterio.Env() as env:
+        known = env.drivers()
+    if driver not in known:
+        raise UsageError(f"output format {driver!r} is not a GDAL driver of this build; e.g. "
+                         "GTiff, COG, JP2OpenJPEG, HFA")
+    return driver
+
+
+def _check_output(out_path: Path, inputs) -> None:
+    """Fail before any work on an output path that cannot be written."""
+    if out_path.is_dir():
+        raise UsageError(f"the output {out_path} is a folder; give a file name, e.g. "
+                         f"{out_path / 'fused.tif'}")
+    if not out_path.parent.is_dir():
+        raise UsageError(f"output folder does not exist: {out_path.parent}; create it first")
+    if not os.access(out_path.parent, os.W_OK | os.X_OK):
+        raise DataError(f"cannot write to the output folder {out_path.parent} (permission "
+                        "denied); choose another folder or fix its permissions")
+    for src in inputs:
+        if Path(src).exists() and out_path.exists() and out_path.samefile(src):
+            raise UsageError(f"the output {out_path} is one of the inputs; choose another name")
+
+
+def _parse_nodata(nodata) -> tuple[bool, float | None]:
+    """``(given, value)``: None -> (False, None) (from the files); ``"none"`` -> (True, None)
+    (no nodata at all); ``"nan"`` or a number -> (True, value)."""
+    if nodata is None:
+        return False, None
+    if isinstance(nodata, str):
+        if nodata.strip().lower() == "none":
+            return True, None
+        try:
+            return True, float(nodata)
+        except ValueError:
+            raise UsageError(f"nodata must be a number, nan or none, got {nodata!r}") from None
+    return True, float(nodata)
+
+
+def _fill_invalid(a: np.ndarray, invalid: np.ndarray) -> np.ndarray:
+    """``a`` ``(C, H, W)`` with the ``invalid`` pixels ``(H, W)`` set to the nearest valid
+    pixel's values, so nodata (zeros, NaN) does not enter the methods' statistics."""
+    from scipy.ndimage import distance_transform_edt
+
+    idx = distance_transform_edt(invalid, return_distances=False, return_indices=True)
+    return a[:, idx[0], idx[1]]
+
+
+def _is_constant(a: np.ndarray) -> bool:
+    flat = a.reshape(a.shape[0], -1)
+    return bool((flat.max(1) == flat.min(1)).any())
+
+
+def _provenance(method: str, sensor, options: dict, prompt_text: str | None, ms_path, pan_path,
+                bands) -> dict:
+    """GeoTIFF tags saying how the file was made (``gdalinfo`` shows them)."""
+    import json
+
+    from . import __version__
+
+    tags = {"SUMDUN_VERSION": __version__, "SUMDUN_METHOD": method,
+            "SUMDUN_SENSOR": sensor.key,
+            "SUMDUN_OPTIONS": json.dumps({k: v for k, v in options.items()
+                                          if isinstance(v, (int, float, str, bool, type(None)))},
+                                         sort_keys=True),
+            "SUMDUN_INPUTS": f"{Path(ms_path).name} {Path(pan_path).name}"}
+    if bands:
+        tags["SUMDUN_MS_BANDS"] = ",".join(map(str, bands))
+    if method == "sumdun":
+        from .weights import weights_dir
+
+        w = options.get("weights", "sumdun_small")
+        folder = Path(w) if Path(w).is_dir() else weights_dir(w)
+        f = folder / "model.safetensors"
+        if f.exists():
+            import hashlib
+
+            tags["SUMDUN_WEIGHTS"] = folder.name
+            tags["SUMDUN_WEIGHTS_SHA256"] = hashlib.sha256(f.read_bytes()).hexdigest()
+        if prompt_text is not None:
+            tags["SUMDUN_PROMPT"] = prompt_text
+    return tags
+
+
 def fuse_geotiff(ms_path: str | os.PathLike, pan_path: str | os.PathLike,
                  out_path: str | os.PathLike, method: str | None = None,
                  sensor: str | None = None, ratio: int = 4, *, tile: int = 512,
                  overlap: int = 32, prompt: str | None = None, describer: str = "stats",
-                 prompt_scope: str = "scene", device: str = "cpu", dtype: str | None = None,
-                 nodata: float | None = None, cog: bool = False, compress: str = "deflate",
+                 prompt_scope: str = "scene", device: str = "auto", dtype: str | None = None,
+                 nodata: float | str | None = None, cog: bool = False,
+                 compress: str = "deflate", driver: str | None = None,
+                 creation_options: dict | None = None, bands: list[int] | None = None,
                  progress: bool = True, describer_options: dict | None = None,
-                 crop_to_overlap: bool = False,
+                 crop_to_overlap: bool = False, summary: dict | None = None,
                  **options: Any) -> Path:
-    """Pansharpen a GeoTIFF pair tile by tile and write a georeferenced GeoTIFF.
+    """Pansharpen a GeoTIFF pair tile by tile and write a georeferenced raster.
 
     Args:
-        ms_path, pan_path: MS (C bands) and PAN (1 band) GeoTIFFs, same CRS, pixel-size ratio
+        ms_path, pan_path: MS (C bands) and PAN (1 band) rasters, same CRS, pixel-size ratio
             ``ratio``, overlapping extents.
-        out_path: output GeoTIFF; replaced only when the new file is complete.
+        out_path: output file; replaced only when the new file is complete. Its format comes
+            from the extension (``.tif`` GeoTIFF, ``.jp2`` JPEG 2000, ``.img`` Erdas) or
+            ``driver``.
         method: a registry name (:func:`sumdun.fusion.list_methods`); ``sumdun`` when its
             weights ship, else ``mtf-glp-hpm``.
         sensor: sensor name for MTF gains and bit depth; generic when None.
@@ -137,35 +269,70 @@ def fuse_geotiff(ms_path: str | os.PathLike, pan_path: str | os.PathLike,
             ratio, overlap a multiple of the ratio and at most tile / 4).
         prompt: SUM-DUN only: a fixed text prompt; otherwise ``describer`` (``stats`` or
             ``mllm``) writes one per scene (from an overview) or per tile (``prompt_scope``).
-        device: SUM-DUN's device (``cpu`` or ``cuda``); classical methods run on the CPU.
+        device: SUM-DUN's device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
         dtype: output dtype; the MS dtype by default (rounded and clipped), e.g. ``float32``.
-        nodata: overrides both inputs' nodata value (0 for the dgsamples scenes).
-        cog: write a Cloud-Optimised GeoTIFF (with overviews) instead of a tiled GeoTIFF.
+        nodata: overrides both inputs' nodata value: a number, ``"nan"``, or ``"none"`` (every
+            pixel is data). When neither the files nor this argument give one, MS pixels that
+            are 0 in every band (black collars) are nodata.
+        cog: write a Cloud-Optimised GeoTIFF (same as ``driver="COG"``).
+        compress: GeoTIFF compression (``deflate``; None for none).
+        driver: GDAL driver of the output (overrides the extension).
+        creation_options: GDAL creation options (``{"PREDICTOR": "2"}``), as ``--co``.
+        bands: 1-based MS bands to fuse (``[1, 2, 3, 7]``), as ``gdal_translate -b``.
         crop_to_overlap: fuse only the ground both inputs cover when their extents differ by
             more than one MS pixel (an error otherwise, so a mismatched pair is not
             silently cropped).
+        summary: a dict filled with the run's facts (size, tiles, method, time, warnings).
         **options: method options (toolbox defaults otherwise).
+
+    Nodata never enters a method's statistics: inside each tile, invalid pixels are filled
+    with their nearest valid pixel's values before fusing and set to nodata afterwards.
 
     Returns:
         The output path.
     """
-    rasterio = require("rasterio")
-    from .fusion import fuse, get_method
+    import time
+    import warnings
 
+    rasterio = require("rasterio")
+    from .fusion import fuse, get_method, validate_options
+
+    t_start = time.perf_counter()
     method = method or _default_method()
     m = get_method(method)
+    validate_options(method, options)
+    _check_tiling(tile, overlap, ratio)
+    if prompt_scope not in ("scene", "tile"):
+        raise UsageError(f"prompt_scope must be 'scene' or 'tile', got {prompt_scope!r}")
+    if describer not in ("stats", "mllm"):
+        raise UsageError(f"describer must be 'stats' or 'mllm', got {describer!r}")
+    if dtype is not None and str(dtype) not in OUT_DTYPES:
+        raise UsageError(f"dtype must be one of {', '.join(OUT_DTYPES)}, got {dtype!r}")
+    if prompt is not None and m.family != "neural":
+        raise UsageError(f"--prompt applies to SUM-DUN only, not to {method!r}")
+    if m.family == "neural":
+        options["device"] = resolve_device(options.get("device", device))
+    out_path = Path(out_path)
+    out_driver = _driver_for(out_path, driver, cog)
+    co = {str(k).upper(): str(v) for k, v in (creation_options or {}).items()}
+    _check_output(out_path, (ms_path, pan_path))
+    nodata_given, nodata_value = _parse_nodata(nodata)
     # float32 tiles for methods that compute in float32 (half the memory; the output is
     # rounded to the MS dtype or kept as float32 anyway), float64 for the others
     work_dtype = np.float32 if m.float32 else np.float64
-    _check_tiling(tile, overlap, ratio)
-    if prompt_scope not in ("scene", "tile"):
-        raise ValueError(f"prompt_scope must be 'scene' or 'tile', got {prompt_scope!r}")
-    out_path = Path(out_path)
-    for src in (ms_path, pan_path):
-        if Path(src).exists() and out_path.exists() and out_path.samefile(src):
-            raise ValueError(f"the output {out_path} is one of the inputs; choose another name")
+    notes: list[str] = []
     with open_raster(ms_path, "MS") as ms_ds, open_raster(pan_path, "PAN") as pan_ds:
-        s = check_pair(ms_ds, pan_ds, sensor, ratio)
+        if bands:
+            bad = [b for b in bands if not 1 <= b <= ms_ds.count]
+            if bad or len(set(bands)) != len(bands):
+                raise UsageError(f"--bands {','.join(map(str, bands))}: the MS has bands 1 to "
+                                 f"{ms_ds.count}; give each once")
+        band_idx = list(bands) if bands else list(range(1, ms_ds.count + 1))
+        n_bands = len(band_idx)
+        s = check_pair(ms_ds, pan_ds, sensor, ratio, ms_bands=n_bands)
+        if sensor is None:
+            notes.append("no --sensor: generic MTF gains (0.3) and an 11-bit range; pass "
+                         "--sensor for the right ones (see `sumdun sensors`)")
         ms_win, pan_win, _ = _common_windows(ms_ds, pan_ds, ratio)
         lost_ms = (ms_ds.height - ms_win.height, ms_ds.width - ms_win.width)
         lost_pan = (pan_ds.height - pan_win.height, pan_ds.width - pan_win.width)
@@ -176,35 +343,59 @@ def fuse_geotiff(ms_path: str | os.PathLike, pan_path: str | os.PathLike,
                 f"{int(pan_win.width)} x {int(pan_win.height)} of {pan_ds.width} x "
                 f"{pan_ds.height} px; check that the files belong together, or pass "
                 "--crop-to-overlap (crop_to_overlap=True) to fuse the shared part only")
-        bands = ms_ds.count
-        ms_nd = ms_ds.nodata if nodata is None else nodata
-        pan_nd = pan_ds.nodata if nodata is None else nodata
+        ms_nd = ms_ds.nodata if not nodata_given else nodata_value
+        pan_nd = pan_ds.nodata if not nodata_given else nodata_value
+        collars = not nodata_given and ms_nd is None and pan_nd is None
         out_nd = ms_nd if ms_nd is not None else pan_nd
         out_dtype = np.dtype(dtype or ms_ds.dtypes[0])
+        if collars:
+            out_nd = 0 if out_dtype.kind in "ui" else float("nan")
         if out_nd is not None and out_dtype.kind in "ui":
             info = np.iinfo(out_dtype)
             if np.isnan(out_nd) or not (info.min <= out_nd <= info.max) \
                     or out_nd != int(out_nd):
-                raise ValueError(f"nodata {out_nd} does not fit the output dtype {out_dtype}; "
-                                 "pass dtype='float32' or another nodata")
-        names = list(ms_ds.descriptions) if all(ms_ds.descriptions) else None
-        if names is None and sensor is not None:  # the sensor's names when the file has none
-            names = _sensor_band_names(s, bands)
+                raise UsageError(f"nodata {out_nd} does not fit the output dtype {out_dtype}; "
+                                 "pass --dtype float32 or another --nodata")
+        names = None
+        if all(ms_ds.descriptions):
+            names = [ms_ds.descriptions[b - 1] for b in band_idx]
+        elif sensor is not None and not bands:  # the sensor's names when the file has none
+            names = _sensor_band_names(s, n_bands)
         H, W = int(pan_win.height), int(pan_win.width)
         rows, cols = axis_tiles(H, tile, overlap), axis_tiles(W, tile, overlap)
-        blender = TileBlender(rows, cols, bands)
+        blender = TileBlender(rows, cols, n_bands)
+        check_tile = getattr(m.fn, "check_tile", None)
+        if check_tile is not None:  # options that must fit every tile: checked before work
+            for hh in {b - a for a, b in (rows.read(i) for i in range(len(rows)))}:
+                for ww in {b - a for a, b in (cols.read(j) for j in range(len(cols)))}:
+                    try:
+                        check_tile(hh, ww, ratio, **options)
+                    except UsageError as err:
+                        raise UsageError(f"{err} (a {ww} x {hh} tile of this scene; change "
+                                         "--tile or the option)") from None
 
+        prompt_text = prompt
         if m.family == "neural":
-            options.setdefault("device", device)
-            if prompt is not None:
-                options["prompt"] = prompt
-            elif prompt_scope == "scene":
+            if ratio != 4:
+                raise UsageError(f"SUM-DUN's shipped weights fuse pairs of ratio 4; this pair "
+                                 f"has ratio {ratio}: use a classical method (--method "
+                                 "mtf-glp-hpm) or weights trained at that ratio (-o weights=DIR)")
+            if "bits" not in options and "data_range" not in options \
+                    and np.dtype(ms_ds.dtypes[0]) == np.uint8:
+                options["bits"] = 8  # an 8-bit product: its range, not the sensor's
+            if prompt is None and prompt_scope == "scene":
                 from .prompts import get_describer
 
                 d = get_describer(describer, **(describer_options or {}))
-                options["prompt"] = _scene_prompt(ms_ds, pan_ds, ms_win, pan_win, s, ratio, d)
-        elif prompt is not None:
-            raise ValueError(f"--prompt applies to SUM-DUN only, not to {method!r}")
+                try:
+                    prompt_text = _scene_prompt(ms_ds, pan_ds, ms_win, pan_win, s, ratio, d,
+                                                band_idx, ms_nd, pan_nd)
+                except ValueError as err:  # e.g. an all-nodata scene: nothing to describe
+                    notes.append(f"no scene prompt ({err}); the null prompt is used")
+                    prompt_text = None
+                options["prompt"] = prompt_text
+            elif prompt is not None:
+                options["prompt"] = prompt
         tile_describer = None
         if m.family == "neural" and prompt is None and prompt_scope == "tile" \
                 and describer != "stats":
@@ -213,34 +404,40 @@ def fuse_geotiff(ms_path: str | os.PathLike, pan_path: str | os.PathLike,
             tile_describer = get_describer(describer, **(describer_options or {}))
 
         block = _block_size(tile)
-        profile = dict(driver="GTiff", count=bands, height=H, width=W, dtype=out_dtype.name,
+        profile = dict(driver="GTiff", count=n_bands, height=H, width=W, dtype=out_dtype.name,
                        crs=pan_ds.crs, transform=pan_ds.window_transform(pan_win),
                        nodata=out_nd, BIGTIFF="IF_SAFER")
         if compress:
             profile["compress"] = compress
         if H >= block and W >= block:
             profile.update(tiled=True, blockxsize=block, blockysize=block)
+        if out_driver == "GTiff":
+            profile.update({k.lower(): v for k, v in co.items()})
 
         windows = require("rasterio.windows")
         tqdm = require("tqdm").tqdm
         bar = tqdm(total=len(rows) * len(cols), unit="tile", disable=not progress,
                    desc=f"fuse {method} {W}x{H}")
+        counts = {"tiles": 0, "empty_tiles": 0, "constant_tiles": 0, "invalid_pixels": 0}
         with contextlib.ExitStack() as stack:
             # GDAL's block cache defaults to 5% of RAM and would grow with the scene
             stack.enter_context(rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB * 2**20))
             final_tmp = stack.enter_context(atomic_path(out_path))
-            if cog:
-                fd, work = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".work.tif",
+            if out_driver != "GTiff":
+                fd, work = tempfile.mkstemp(prefix=f".{out_path.name}.{os.getpid()}.",
+                                            suffix=".part.tif",
                                             dir=out_path.parent)
                 os.close(fd)
                 work = Path(work)
                 stack.callback(work.unlink, missing_ok=True)
             else:
                 work = final_tmp
-            with rasterio.open(work, "w", **profile) as dst:
+            with _disk_errors(out_path), rasterio.open(work, "w", **profile) as dst:
                 if names:
                     for k, name in enumerate(names, start=1):
                         dst.set_band_description(k, name)
+                dst.update_tags(**_provenance(method, s, options, prompt_text, ms_path,
+                                              pan_path, bands))
                 for i, j in blender.tiles():
                     (r0, r1), (c0, c1) = rows.read(i), cols.read(j)
                     pw = windows.Window(pan_win.col_off + c0, pan_win.row_off + r0,
@@ -249,40 +446,104 @@ def fuse_geotiff(ms_path: str | os.PathLike, pan_path: str | os.PathLike,
                                         ms_win.row_off + r0 // ratio,
                                         (c1 - c0) // ratio, (r1 - r0) // ratio)
                     try:
-                        ms = ms_ds.read(window=mw)
+                        ms = ms_ds.read(band_idx, window=mw)
                         pan = pan_ds.read(window=pw)
                     except rasterio.errors.RasterioError as err:
                         raise SceneError(f"reading tile rows {r0}:{r1}, cols {c0}:{c1} failed "
                                          f"({err}); the file is truncated or corrupt: "
                                          "re-export or re-download it") from err
-                    invalid = np.zeros(pan.shape[1:], bool)
+                    ms_bad = np.zeros(ms.shape[1:], bool)
                     if ms_nd is not None:
-                        bad = (ms == ms_nd).any(0) if not np.isnan(ms_nd) else \
+                        ms_bad = (ms == ms_nd).any(0) if not np.isnan(ms_nd) else \
                             np.isnan(ms).any(0)
-                        invalid |= np.repeat(np.repeat(bad, ratio, 0), ratio, 1)
+                    elif collars:
+                        ms_bad = (ms == 0).all(0)
+                    if ms.dtype.kind == "f":
+                        ms_bad |= ~np.isfinite(ms).all(0)
+                    invalid = np.repeat(np.repeat(ms_bad, ratio, 0), ratio, 1)
                     if pan_nd is not None:
                         invalid |= (pan[0] == pan_nd) if not np.isnan(pan_nd) else \
                             np.isnan(pan[0])
+                    if pan.dtype.kind == "f":
+                        invalid |= ~np.isfinite(pan[0])
+                    counts["tiles"] += 1
                     if invalid.all():
-                        fused = np.zeros((bands, r1 - r0, c1 - c0), np.float32)
+                        counts["empty_tiles"] += 1
+                        fused = np.zeros((n_bands, r1 - r0, c1 - c0), np.float32)
                     else:
+                        ms_w, pan_w = ms.astype(work_dtype), pan.astype(work_dtype)
+                        if invalid.any():
+                            ms_lr_bad = invalid.reshape(invalid.shape[0] // ratio, ratio,
+                                                        invalid.shape[1] // ratio, ratio
+                                                        ).all((1, 3)) | ms_bad
+                            ms_w = _fill_invalid(ms_w, ms_lr_bad)
+                            pan_w = _fill_invalid(pan_w, invalid)
                         opts = dict(options)
                         if tile_describer is not None:
                             opts["prompt"] = tile_describer.describe(
-                                ms.astype(np.float64), pan.astype(np.float64), s, ratio)
+                                ms_w.astype(np.float64), pan_w.astype(np.float64), s, ratio)
+                        use = method
+                        if _is_constant(ms_w) or _is_constant(pan_w):
+                            counts["constant_tiles"] += 1  # nothing to estimate: upsample
+                            use, opts = "exp", {}
                         try:
-                            fused = fuse(ms.astype(work_dtype), pan.astype(work_dtype),
-                                         method=method, sensor=s, ratio=ratio, **opts)
+                            fused = fuse(ms_w, pan_w, method=use, sensor=s, ratio=ratio, **opts)
                         except ValueError as err:
                             raise SceneError(f"tile at PAN rows {r0}:{r1}, cols {c0}:{c1}: "
                                              f"{err}") from err
                     (h0, h1, w0, w1), out = blender.add(i, j, np.asarray(fused, np.float32))
                     inv = invalid[h0 - r0: h1 - r0, w0 - c0: w1 - c0]
+                    counts["invalid_pixels"] += int(inv.sum())
                     dst.write(_cast(out, inv, out_dtype, out_nd),
                               window=windows.Window(w0, h0, w1 - w0, h1 - h0))
                     bar.update(1)
             bar.close()
-            if cog:
-                require("rasterio.shutil").copy(work, final_tmp, driver="COG",
-                                                compress=compress or "NONE", BIGTIFF="IF_SAFER")
+            if out_driver != "GTiff":
+                extra = dict(co)
+                if out_driver == "COG":
+                    extra.setdefault("COMPRESS", (compress or "NONE").upper())
+                    extra.setdefault("BIGTIFF", "IF_SAFER")
+                with _disk_errors(out_path):
+                    require("rasterio.shutil").copy(work, final_tmp, driver=out_driver,
+                                                    **extra)
+    if counts["invalid_pixels"] == H * W:
+        notes.append("the inputs hold no valid pixel: the output is all nodata")
+    if counts["constant_tiles"]:
+        notes.append(f"{counts['constant_tiles']} tile(s) with a constant band were upsampled "
+                     "only (EXP): nothing to estimate there")
+    if collars and counts["invalid_pixels"]:
+        notes.append(f"no nodata in the files: {counts['invalid_pixels']} PAN-grid pixels of "
+                     "black collar (MS 0 in every band) written as nodata 0; pass --nodata none "
+                     "to fuse them as data")
+    for note in notes:
+        warnings.warn(note, UserWarning, stacklevel=2)
+    if summary is not None:
+        summary.update(output=str(out_path), format=out_driver, method=method, sensor=s.key,
+                       width=W, height=H, bands=n_bands, dtype=out_dtype.name,
+                       nodata=None if out_nd is None else float(out_nd),
+                       tiles=counts["tiles"], empty_tiles=counts["empty_tiles"],
+                       constant_tiles=counts["constant_tiles"],
+                       nodata_pixels=counts["invalid_pixels"], prompt=prompt_text,
+                       seconds=round(time.perf_counter() - t_start, 3), warnings=notes)
     return out_path
+
+
+@contextlib.contextmanager
+def _disk_errors(out_path: Path):
+    """A full disk or a write failure becomes a :class:`DataError` that keeps the old output."""
+    import errno
+
+    rasterio = require("rasterio")
+    try:
+        yield
+    except OSError as err:
+        if err.errno == errno.ENOSPC:
+            raise DataError(f"no space left writing {out_path}; free space or write to "
+                            "another disk (any earlier output was kept)") from err
+        raise DataError(f"writing {out_path} failed ({err}); any earlier output was "
+                        "kept") from err
+    except rasterio.errors.RasterioIOError as err:
+        text = str(err)
+        why = "no space left" if "space" in text.lower() else text
+        raise DataError(f"writing {out_path} failed ({why}); free space or write elsewhere "
+                        "(any earlier output was kept)") from err

@@ -13,6 +13,7 @@ import torch
 from scipy.optimize import lsq_linear
 
 from ..degrade import imresize, mtf_filter, mtf_kernels, pan_mtf_kernel
+from ..errors import UsageError
 from ..fusion import register
 from ._common import upsample
 
@@ -30,6 +31,14 @@ def _unblocks(x: torch.Tensor, bh: int, bw: int) -> torch.Tensor:
     return x.reshape(b, r, q, c, bh, bw).permute(0, 3, 1, 4, 2, 5).reshape(b, c, r * bh, q * bw)
 
 
+def check_bdsd_tile(h: int, w: int, ratio: int, block: int | None = None, **_) -> None:
+    """The BDSD block must be even, a multiple of the ratio and divide the PAN size."""
+    if block is not None and (block % 2 or block % ratio or h % block or w % block):
+        raise UsageError(f"BDSD block {block} must be even, a multiple of the ratio {ratio}, "
+                         f"and divide the PAN size {h} x {w} (toolbox BDSD.m); or use "
+                         "block=None for global estimation")
+
+
 @register("bdsd", "Band-Dependent Spatial Detail, MMSE injection weights (Garzelli 2008); "
           "block=None (global) or block=S for local S x S estimation")
 def bdsd(ms, pan, sensor, ratio, block: int | None = None):
@@ -37,10 +46,7 @@ def bdsd(ms, pan, sensor, ratio, block: int | None = None):
     h, w = pan.shape[-2:]
     bh, bw = (h, w) if block is None else (block, block)
     if block is not None:
-        if block % 2 or block % ratio or h % block or w % block:
-            raise ValueError(f"BDSD block {block} must be even, a multiple of the ratio {ratio}, "
-                             f"and divide the PAN size {h} x {w} (toolbox BDSD.m); or use "
-                             "block=None for global estimation")
+        check_bdsd_tile(h, w, ratio, block)
     elif h % ratio or w % ratio:
         raise ValueError(f"PAN size {h} x {w} must be a multiple of the ratio {ratio}")
     c = lms.shape[1]
@@ -55,6 +61,9 @@ def bdsd(ms, pan, sensor, ratio, block: int | None = None):
     hfull = _blocks(torch.cat([lms, pan], 1), bh, bw).transpose(-1, -2)  # (B, R, Q, P, C+1)
     detail = (hfull @ gamma).transpose(-1, -2)                             # (B, R, Q, C, P)
     return lms + _unblocks(detail, bh, bw)
+
+
+bdsd.check_tile = check_bdsd_tile
 
 
 @register("bdsd-pc", "BDSD with physical constraints (gamma_pan >= 0, gamma_ms <= 0) solved as "

@@ -3,24 +3,29 @@
 A checkpoint folder holds ``model.safetensors`` (weights), ``meta.json`` (model name, config,
 sensors, bit depths, text encoder, code version, metrics) and, for resumable training,
 ``state.safetensors`` + ``state.json``: optimizer, scheduler, RNG and sampler state, its tensors
-in safetensors and everything else in JSON. Files are written atomically.
+in safetensors and everything else in JSON. A checkpoint is written as a unit (a new folder
+renamed into place) and ``meta.json`` holds the sha256 of each tensor file.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ..io.atomic import atomic_path
+from ..errors import DataError
+from ..io.atomic import remove_stale_parts
 
 __all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "flatten_state",
            "unflatten_state"]
 
 
-class CheckpointError(ValueError):
+class CheckpointError(DataError):
     """A checkpoint cannot be used: missing, corrupt, or made for another model."""
 
 
@@ -59,30 +64,58 @@ def unflatten_state(skeleton: Any, tensors: dict[str, torch.Tensor]) -> Any:
     return skeleton
 
 
-def _write_safetensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
-    from safetensors.torch import save_file
-
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp))
-
-
-def _write_json(path: Path, obj: Any) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2))
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def save_checkpoint(folder: str | os.PathLike, model: torch.nn.Module, meta: dict,
                     train_state: dict | None = None) -> Path:
+    """Write the checkpoint as a unit: every file goes into a new sibling folder, which then
+    replaces ``folder`` by renames, so a crash leaves either the old checkpoint or the new one,
+    never a mix. ``meta.json`` records the sha256 of every tensor file (``files``), so a
+    checkpoint torn by other means (a partial copy) is detected when loaded."""
+    from safetensors.torch import save_file
+
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    _write_safetensors(folder / "model.safetensors", weights)
-    if train_state is not None:
-        tensors, skeleton = flatten_state(train_state)
-        _write_safetensors(folder / "state.safetensors", tensors)
-        _write_json(folder / "state.json", skeleton)
-    _write_json(folder / "meta.json", meta)  # last: its presence marks a complete checkpoint
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_parts(folder)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.{os.getpid()}.", suffix=".part",
+                                dir=folder.parent))
+    try:
+        weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+        save_file(weights, str(tmp / "model.safetensors"))
+        if train_state is not None:
+            tensors, skeleton = flatten_state(train_state)
+            save_file(tensors, str(tmp / "state.safetensors"))
+            (tmp / "state.json").write_text(json.dumps(skeleton, indent=2))
+        files = {f.name: _sha256(f) for f in sorted(tmp.iterdir())}
+        (tmp / "meta.json").write_text(json.dumps({**meta, "files": files}, indent=2))
+        old = None
+        if folder.exists():
+            old = folder.with_name(f".{folder.name}.{os.getpid()}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(folder, old)
+        os.replace(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
     return folder
+
+
+def _recover(folder: Path) -> None:
+    """A crash between the two renames of :func:`save_checkpoint` leaves only the previous
+    checkpoint, under ``.<name>.<pid>.old``: put it back."""
+    if folder.exists():
+        return
+    olds = sorted(folder.parent.glob(f".{folder.name}.*.old"), key=lambda q: q.stat().st_mtime)
+    if olds and (olds[-1] / "meta.json").exists():
+        os.replace(olds[-1], folder)
 
 
 def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
@@ -104,6 +137,7 @@ def load_checkpoint(folder: str | os.PathLike, model: torch.nn.Module | None = N
     defaults; ``allow_changed`` names fields a fine-tuning run may change) and load the
     weights into it."""
     folder = Path(folder)
+    _recover(folder)
     meta_path = folder / "meta.json"
     if not meta_path.exists():
         raise CheckpointError(f"no checkpoint at {folder} (meta.json missing)")
@@ -112,6 +146,13 @@ def load_checkpoint(folder: str | os.PathLike, model: torch.nn.Module | None = N
     except ValueError as err:
         raise CheckpointError(f"{meta_path} is not valid JSON; the checkpoint is corrupt") \
             from err
+    for name, digest in (meta.get("files") or {}).items():
+        f = folder / name
+        if not f.exists() or _sha256(f) != digest:
+            raise CheckpointError(f"checkpoint {folder} is torn or corrupt: {name} "
+                                  f"{'is missing' if not f.exists() else 'does not match'} "
+                                  "the sha256 in meta.json; use another checkpoint (e.g. "
+                                  "best/) or retrain")
     weights = _read_safetensors(folder / "model.safetensors")
     out = {"meta": meta, "weights": weights}
     if model is not None:
@@ -137,6 +178,10 @@ def load_checkpoint(folder: str | os.PathLike, model: torch.nn.Module | None = N
         skeleton_path = folder / "state.json"
         if not skeleton_path.exists():
             raise CheckpointError(f"{folder} has no training state to resume from")
-        out["state"] = unflatten_state(json.loads(skeleton_path.read_text()),
-                                       _read_safetensors(folder / "state.safetensors"))
+        try:
+            skeleton = json.loads(skeleton_path.read_text())
+        except ValueError as err:
+            raise CheckpointError(f"{skeleton_path} is not valid JSON; the checkpoint is "
+                                  "corrupt: resume from another one or start afresh") from err
+        out["state"] = unflatten_state(skeleton, _read_safetensors(folder / "state.safetensors"))
     return out

@@ -22,6 +22,7 @@ import torch
 
 from .. import __version__
 from .._deps import require
+from ..errors import UsageError
 from ..metrics import ergas, psnr, q2n, sam
 from ..metrics.reduced import q2n_map
 from ..models import create_model
@@ -63,12 +64,25 @@ def load_config(path: str | os.PathLike) -> TrainConfig:
     import yaml
 
     p = Path(path)
-    raw = yaml.safe_load(p.read_text()) or {}
+    if not p.is_file():
+        raise FileNotFoundError(f"training config not found: {p}")
+    try:
+        raw = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise UsageError(f"{p} is not valid YAML ({str(err).splitlines()[0]}); fix the line "
+                         "it names") from None
+    if not isinstance(raw, dict):
+        raise UsageError(f"{p} must be a YAML mapping of TrainConfig settings (model: ..., "
+                         f"train: [...]), got a {type(raw).__name__}")
     unknown = set(raw) - set(TrainConfig.__dataclass_fields__)
     if unknown:
-        raise ValueError(f"{p}: unknown settings {sorted(unknown)}; valid: "
+        raise UsageError(f"{p}: unknown settings {sorted(unknown)}; valid: "
                          f"{sorted(TrainConfig.__dataclass_fields__)}")
     for key in ("train", "val"):
+        if isinstance(raw.get(key), str):  # one file
+            raw[key] = [raw[key]]
+        if not isinstance(raw.get(key, []), list):
+            raise UsageError(f"{p}: {key} must be a list of .h5 files, got {raw[key]!r}")
         raw[key] = [str((p.parent / f).resolve()) if not Path(f).is_absolute() else f
                     for f in raw.get(key, [])]
     if "out_dir" in raw and not Path(raw["out_dir"]).is_absolute():
@@ -76,7 +90,56 @@ def load_config(path: str | os.PathLike) -> TrainConfig:
     init = raw.get("init")
     if init and ("/" in init or os.sep in init) and not Path(init).is_absolute():
         raw["init"] = str((p.parent / init).resolve())   # a checkpoint folder, not a shipped name
-    return TrainConfig(**raw)
+    return TrainConfig(**_typed(raw, p))
+
+
+def _typed(raw: dict, source) -> dict:
+    """Config values coerced to their field's type (YAML reads ``1e-3`` as a string); a value
+    that is not of that type is a :class:`UsageError` naming the setting and what it takes."""
+    out = dict(raw)
+    for key, value in raw.items():
+        kind = TrainConfig.__dataclass_fields__[key].type
+        kind = kind if isinstance(kind, str) else getattr(kind, "__name__", str(kind))
+        if value is None and "None" in kind:
+            continue
+        base = kind.split("|")[0].strip()
+        try:
+            if base == "int":
+                if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                    raise ValueError
+                out[key] = int(float(value)) if isinstance(value, str) else int(value)
+                if isinstance(value, str) and float(value) != out[key]:
+                    raise ValueError
+            elif base == "float":
+                if isinstance(value, bool):
+                    raise ValueError
+                out[key] = float(value)
+                if not math.isfinite(out[key]):
+                    raise ValueError
+            elif base == "bool":
+                if not isinstance(value, bool):
+                    raise ValueError
+            elif base in ("list",):
+                if not isinstance(value, list):
+                    raise ValueError
+            elif base == "dict":
+                if not isinstance(value, dict):
+                    raise ValueError
+            elif base == "str":
+                if not isinstance(value, str):
+                    raise ValueError
+        except (TypeError, ValueError):
+            want = {"int": "an integer", "float": "a number", "bool": "true or false",
+                    "list": "a list", "dict": "a mapping", "str": "a text"}.get(base, base)
+            raise UsageError(f"{source}: {key}: {value!r} is not {want}; e.g. "
+                             f"{key}: {getattr(TrainConfig(), key)!r}") from None
+    for key in ("epochs", "batch_size"):
+        if key in out and out[key] < 1:
+            raise UsageError(f"{source}: {key} must be at least 1, got {out[key]}")
+    for key in ("lr", "weight_decay", "clip", "balance_weight", "q2n_weight"):
+        if key in out and out[key] < 0:
+            raise UsageError(f"{source}: {key} must not be negative, got {out[key]}")
+    return out
 
 
 class PatchSet:

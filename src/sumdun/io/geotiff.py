@@ -40,7 +40,12 @@ def _res(ds) -> tuple[float, float]:
     return abs(t.a), abs(t.e)
 
 
-def check_pair(ms_ds, pan_ds, sensor: str | Sensor | None = None, ratio: int = 4) -> Sensor:
+def _georeferenced(ds) -> bool:
+    return ds.crs is not None or not ds.transform.is_identity
+
+
+def check_pair(ms_ds, pan_ds, sensor: str | Sensor | None = None, ratio: int = 4,
+               ms_bands: int | None = None) -> Sensor:
     """Check that two open rasters form an MS + PAN pair; return the sensor entry.
 
     Checks: PAN has one band; the CRS are equal (or both absent); the MS/PAN pixel-size ratio
@@ -50,6 +55,12 @@ def check_pair(ms_ds, pan_ds, sensor: str | Sensor | None = None, ratio: int = 4
     if pan_ds.count != 1:
         raise SceneError(f"PAN file {pan_ds.name} has {pan_ds.count} bands, expected 1: pass "
                          "the panchromatic image as PAN (are MS and PAN swapped?)")
+    for role, ds in (("MS", ms_ds), ("PAN", pan_ds)):
+        if not _georeferenced(ds):
+            raise SceneError(f"{role} file {ds.name} has no georeferencing (no CRS, no "
+                             "geotransform), so MS and PAN cannot be matched on the ground; "
+                             "add it (gdal_translate -a_srs EPSG:... -a_ullr ...) or fuse the "
+                             "arrays with sumdun.fuse(ms, pan)")
     if (ms_ds.crs is None) != (pan_ds.crs is None) or (ms_ds.crs and ms_ds.crs != pan_ds.crs):
         raise SceneError(f"MS and PAN CRS differ ({ms_ds.crs} vs {pan_ds.crs}); reproject one "
                          "onto the other's CRS first, e.g. gdalwarp -t_srs <PAN CRS>")
@@ -59,8 +70,8 @@ def check_pair(ms_ds, pan_ds, sensor: str | Sensor | None = None, ratio: int = 4
         if abs(r - ratio) > _RATIO_TOL * ratio:
             raise SceneError(
                 f"MS/PAN pixel-size ratio is {rx:.4g} x {ry:.4g} (MS {mx:g}, PAN {px:g}), "
-                f"expected the integer {ratio}; resample MS to exactly {ratio}x the PAN pixel "
-                "size, or pass the right ratio")
+                f"expected the integer {ratio}; pass --ratio {round(rx)} if that is the "
+                f"sensor's ratio, or resample MS to exactly {ratio}x the PAN pixel size")
     mb, pb = ms_ds.bounds, pan_ds.bounds
     if min(mb.right, pb.right) <= max(mb.left, pb.left) or \
             min(mb.top, pb.top) <= max(mb.bottom, pb.bottom):
@@ -68,7 +79,7 @@ def check_pair(ms_ds, pan_ds, sensor: str | Sensor | None = None, ratio: int = 4
                          "are these files of the same scene?")
     s = get_sensor("generic" if sensor is None else sensor)
     try:
-        s.gains_for(ms_ds.count)
+        s.gains_for(ms_ds.count if ms_bands is None else ms_bands)
     except ValueError as err:
         raise SceneError(f"MS file {ms_ds.name}: {err}") from err
     return s

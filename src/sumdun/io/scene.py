@@ -6,10 +6,11 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import DataError
 from ..sensors import Sensor
 
 
-class SceneError(ValueError):
+class SceneError(DataError):
     """A scene's files cannot be used as an MS + PAN pair; the message names the fix."""
 
 

@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import socket
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -49,6 +50,33 @@ class MLLMError(RuntimeError):
 def _downscale(img: np.ndarray, max_side: int) -> np.ndarray:
     step = max(1, int(np.ceil(max(img.shape[-2:]) / max_side)))
     return img[..., ::step, ::step]
+
+
+def _fetch(req, timeout: float) -> bytes:
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
+        return resp.read()
+
+
+def _bounded(fn, timeout: float):
+    """``fn()`` with ``timeout`` seconds for the whole call, not per socket read (a server that
+    trickles one byte a second never trips a per-read timeout). The request runs in a daemon
+    thread that is abandoned, not joined, when the time is up."""
+    box: dict = {}
+
+    def run():
+        try:
+            box["value"] = fn()
+        except BaseException as err:  # noqa: BLE001 - re-raised in the caller's thread
+            box["error"] = err
+
+    worker = threading.Thread(target=run, daemon=True, name="sumdun-mllm-request")
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        raise TimeoutError(f"no complete answer within {timeout:g} s")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
 
 
 class MLLMDescriber:
@@ -132,8 +160,7 @@ class MLLMDescriber:
             headers["Authorization"] = f"Bearer {key}"
         req = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers,
                                      method="POST")
-        with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-            raw = resp.read()
+        raw = _bounded(lambda: _fetch(req, self.timeout), self.timeout)
         try:
             return json.loads(raw)
         except ValueError as err:

@@ -199,12 +199,16 @@ def _parse_nodata(nodata) -> tuple[bool, float | None]:
 
 
 def _fill_invalid(a: np.ndarray, invalid: np.ndarray) -> np.ndarray:
-    """``a`` ``(C, H, W)`` with the ``invalid`` pixels ``(H, W)`` set to the nearest valid
-    pixel's values, so nodata (zeros, NaN) does not enter the methods' statistics."""
-    from scipy.ndimage import distance_transform_edt
-
-    idx = distance_transform_edt(invalid, return_distances=False, return_indices=True)
-    return a[:, idx[0], idx[1]]
+    """``a`` ``(C, H, W)`` with the ``invalid`` pixels ``(H, W)`` set to each band's mean over
+    the valid pixels. Points at the mean add nothing to a least-squares slope or intercept, to a
+    covariance or to a ratio of standard deviations, so the methods' global statistics
+    (regressions, gains, std matching) stay those of the valid pixels; only filters within a
+    kernel's reach of the nodata see the filled values."""
+    out = a.copy()
+    valid = ~invalid
+    for k in range(a.shape[0]):
+        out[k][invalid] = a[k][valid].mean(dtype=np.float64)
+    return out
 
 
 def _is_constant(a: np.ndarray) -> bool:
@@ -420,6 +424,7 @@ def fuse_geotiff(ms_path: str | os.PathLike, pan_path: str | os.PathLike,
                    desc=f"fuse {method} {W}x{H}")
         counts = {"tiles": 0, "empty_tiles": 0, "constant_tiles": 0, "invalid_pixels": 0}
         with contextlib.ExitStack() as stack:
+            stack.callback(bar.close)  # ends the bar's line before any error message
             # GDAL's block cache defaults to 5% of RAM and would grow with the scene
             stack.enter_context(rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB * 2**20))
             final_tmp = stack.enter_context(atomic_path(out_path))

@@ -1,0 +1,535 @@
+"""Bad input, faults and ordinary mistakes through the command line, as issue #19 lists them.
+
+Each case asserts: a one-line error that names the problem and its fix, exit code 2 for usage
+errors and 1 for data errors, no traceback, nothing already on disk lost, no temporary file left
+after the next run; and that valid inputs (NaN nodata, untagged black collars, a 4-band MS of an
+8-band sensor, 1 or 3 bands without a sensor) give correct output.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+rasterio = pytest.importorskip("rasterio")
+
+from sumdun.cli import main  # noqa: E402
+from sumdun.fusion import fuse  # noqa: E402
+
+from synthetic import scene, write_pair  # noqa: E402
+
+ROOT = Path(__file__).parents[1]
+
+
+def run(argv, capsys):
+    """``(exit code, stdout, stderr)`` of ``sumdun ARGV`` in this process."""
+    rc = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    return rc, out, err
+
+
+def one_line_error(err: str) -> str:
+    lines = [ln for ln in err.splitlines() if ln.startswith("sumdun ") and ": error: " in ln]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def cli(*args, timeout=120, env=None):
+    return subprocess.run([sys.executable, "-m", "sumdun.cli", *map(str, args)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+
+
+def parts(folder: Path) -> list[Path]:
+    return [p for p in folder.iterdir() if ".part" in p.name]
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    """4-band uint16 pair, MS 64 x 64 (PAN 256 x 256), 11-bit digital numbers."""
+    _, ms, pan = scene(seed=5, bands=4, h=64, w=64)
+    return write_pair(tmp_path_factory.mktemp("pair"), ms, pan)
+
+
+@pytest.fixture(scope="module")
+def wv3_crop(tmp_path_factory):
+    """A real WorldView-3 crop (8 bands, uint16, no nodata tag) read from the installed
+    dgsamples package into a temporary folder (never committed)."""
+    from sumdun.io import sample_paths
+
+    ms_src, pan_src = sample_paths("wv3")
+    win = rasterio.windows.Window
+    with rasterio.open(ms_src) as m, rasterio.open(pan_src) as p:
+        ms = m.read(window=win(300, 300, 96, 96))
+        pan = p.read(window=win(1200, 1200, 384, 384))
+    return ms, pan
+
+
+# --- wrong or crashing on valid input --------------------------------------------------------
+
+@pytest.mark.parametrize("sensor", ["wv2", "wv3"])
+def test_four_band_ms_of_an_eight_band_sensor(tmp_path, wv3_crop, sensor, capsys):
+    ms, pan = wv3_crop
+    ms4 = ms[[1, 2, 4, 6]]  # B, G, R, NIR1, no band descriptions
+    p = write_pair(tmp_path, ms4, pan)
+    rc, _, _ = run(["fuse", *p, tmp_path / "o.tif", "--method", "bt-h", "--sensor", sensor,
+                    "-q"], capsys)
+    assert rc == 0
+    with rasterio.open(tmp_path / "o.tif") as ds:
+        assert ds.count == 4 and ds.descriptions == ("blue", "green", "red", "nir1")
+        out = ds.read().astype(float)
+    ref = fuse(ms4.astype(float), pan.astype(float), "bt-h", sensor=sensor)
+    assert np.abs(out - ref).mean() < 1.0
+
+
+def test_black_collars_without_a_nodata_tag(tmp_path, wv3_crop, capsys):
+    """Like the dgsamples files: 0 in every MS band outside the image, no nodata tag. The pair
+    fuses (GDAL does too); the collar becomes nodata 0, the rest is fused."""
+    ms, pan = (a.copy() for a in wv3_crop)
+    ms[:, :, :10] = 0
+    pan[:, :, :40] = 0
+    p = write_pair(tmp_path, ms, pan)  # no nodata tag
+    rc, _, err = run(["fuse", *p, tmp_path / "o.tif", "--method", "bt-h", "--sensor", "wv3"],
+                     capsys)
+    assert rc == 0 and "black collar" in err and "--nodata none" in err
+    with rasterio.open(tmp_path / "o.tif") as ds:
+        out = ds.read()
+        assert ds.nodata == 0
+    assert (out[:, :, :40] == 0).all() and (out[:, :, 40:] > 0).all()
+
+
+def _float_pair(folder, wv3_crop, declare: bool):
+    ms, pan = (a.astype("float32") / 2047 for a in wv3_crop)
+    ms[:, 20:30, 20:30] = np.nan
+    pan[:, 80:120, 80:120] = np.nan
+    return write_pair(folder, ms, pan, dtype="float32", nodata=np.nan if declare else None)
+
+
+@pytest.mark.parametrize("declare", [True, False])
+def test_float_inputs_with_nan_nodata(tmp_path, wv3_crop, declare, capsys):
+    """NaN nodata declared in the file, or given as --nodata nan: NaN stays NaN, the rest is
+    fused like the same data without holes (far from them)."""
+    p = _float_pair(tmp_path, wv3_crop, declare)
+    extra = [] if declare else ["--nodata", "nan"]
+    rc, _, _ = run(["fuse", *p, tmp_path / "o.tif", "--method", "bt-h", "--sensor", "wv3",
+                    "-q", *extra], capsys)
+    assert rc == 0
+    with rasterio.open(tmp_path / "o.tif") as ds:
+        out = ds.read()
+    assert np.isnan(out[:, 80:120, 80:120]).all()
+    assert np.isfinite(out[:, 150:, 150:]).all()
+    ref = fuse(*(a.astype("float32") / 2047 for a in wv3_crop), "bt-h", sensor="wv3")
+    assert np.abs(out[:, 200:, 200:] - ref[:, 200:, 200:]).mean() < 0.002  # < 4 DN of 2047
+
+
+@pytest.mark.parametrize("method", ["sumdun", "bt-h"])
+def test_all_nodata_input_writes_an_all_nodata_file(tmp_path, method, capsys):
+    p = write_pair(tmp_path, np.zeros((4, 32, 32)), np.zeros((1, 128, 128)), nodata=0)
+    rc, _, err = run(["fuse", *p, tmp_path / "o.tif", "--method", method, "--sensor", "qb"],
+                     capsys)
+    assert rc == 0 and "no valid pixel" in err
+    with rasterio.open(tmp_path / "o.tif") as ds:
+        assert ds.nodata == 0 and not ds.read().any()
+
+
+@pytest.mark.parametrize("method", ["bt-h", "sumdun"])
+def test_nodata_does_not_enter_the_statistics(tmp_path, wv3_crop, method, capsys):
+    """The pair with its left quarter nodata, against the valid part fused on its own: pixels
+    more than 64 PAN pixels from the nodata agree to under 1 DN on average (3 DN before, when
+    the zeros entered BT-H's regression and SUM-DUN's attention)."""
+    ms, pan = (a.copy() for a in wv3_crop)
+    ms[:, :, :24] = 0
+    pan[:, :, :96] = 0
+    holed = write_pair(tmp_path / "holed", ms, pan, nodata=0)
+    valid = write_pair(tmp_path / "valid", wv3_crop[0][:, :, 24:], wv3_crop[1][:, :, 96:],
+                       nodata=0, origin=(500000.0 + 24 * 4, 4400000.0))
+    for p, name in ((holed, "h.tif"), (valid, "v.tif")):
+        assert run(["fuse", *p, tmp_path / name, "--method", method, "--sensor", "wv3", "-q"],
+                   capsys)[0] == 0
+    with rasterio.open(tmp_path / "h.tif") as h, rasterio.open(tmp_path / "v.tif") as v:
+        a, b = h.read().astype(float)[:, :, 96 + 64:], v.read().astype(float)[:, :, 64:]
+    assert np.abs(a - b).mean() < 1.0
+
+
+@pytest.mark.parametrize("bands", [1, 3])
+def test_few_bands_without_a_sensor(tmp_path, wv3_crop, bands, capsys):
+    p = write_pair(tmp_path, wv3_crop[0][:bands], wv3_crop[1])
+    rc, _, err = run(["fuse", *p, tmp_path / "o.tif", "--method", "sumdun"], capsys)
+    assert rc == 0 and "no --sensor" in err
+    with rasterio.open(tmp_path / "o.tif") as ds:
+        assert ds.count == bands and ds.read().mean() > 100
+
+
+# --- invalid options: usage errors before any work ---------------------------------------------
+
+@pytest.mark.parametrize("args, message", [
+    (["--method", "bt-h", "-o", "rows=-1"], "rows of 'bt-h' must be a positive integer"),
+    (["--method", "bt-h", "-o", "rows=abc"], "rows of 'bt-h' must be an integer"),
+    (["--method", "bt-h", "-o", "speed=3"], "'bt-h' has no option 'speed'; its options: rows"),
+    (["--method", "sumdun", "-o", "bits=abc"], "bits of 'sumdun' must be an integer"),
+    (["--method", "sumdun", "-o", "device=cuda"], "-o device=... : use --device"),
+    (["--method", "sumdun", "-o", "prompt=urban"], "-o prompt=... : use --prompt"),
+    (["--method", "bt-h", "--dtype", "foo"], "dtype must be one of uint8, uint16"),
+    (["--method", "sumdun", "--device", "tpu"], "device must be auto, cpu or cuda"),
+    (["--method", "bt-h", "--tile", "500"], "multiple of 16 PAN pixels"),
+    (["--method", "bt-h", "--nodata", "abc"], "nodata must be a number, nan or none"),
+    (["--method", "bt-h", "--bands", "1,9"], "the MS has bands 1 to 4"),
+    (["--method", "bt-h", "--of", "NoSuchDriver"], "not a GDAL driver"),
+    (["--method", "bt-h", "--threads", "0"], "--threads must be at least 1"),
+    (["--method", "exp", "--prompt", "urban"], "--prompt applies to SUM-DUN only"),
+    (["--method", "nope"], "unknown fusion method 'nope'"),
+    (["--method", "bt-h", "--sensor", "wv9"], "unknown sensor 'wv9'"),
+])
+def test_bad_options_are_usage_errors(tmp_path, pair, args, message, capsys):
+    out = tmp_path / "o.tif"
+    rc, _, err = run(["fuse", *pair, out, *args], capsys)
+    assert rc == 2 and message in one_line_error(err)
+    assert not out.exists() and not parts(tmp_path)
+
+
+def test_cuda_without_a_gpu(tmp_path, pair, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    rc, _, err = run(["fuse", *pair, tmp_path / "o.tif", "--device", "cuda"], capsys)
+    assert rc == 2 and "no CUDA GPU" in one_line_error(err) and "--device cpu" in err
+
+
+def test_ratio_three_suggests_a_valid_tile(tmp_path, capsys):
+    _, ms, pan = scene(seed=1, bands=4, h=30, w=30, ratio=3)
+    p = write_pair(tmp_path, ms, pan, ratio=3)
+    rc, _, err = run(["fuse", *p, tmp_path / "o.tif", "--method", "bt-h", "--ratio", "3"],
+                     capsys)
+    assert rc == 2 and "multiple of 48" in err and "Try 528" in err
+
+
+def test_unknown_extension_and_other_formats(tmp_path, pair, capsys):
+    rc, _, err = run(["fuse", *pair, tmp_path / "o.xyz", "--method", "exp"], capsys)
+    assert rc == 2 and "--of DRIVER" in one_line_error(err)
+    rc, _, _ = run(["fuse", *pair, tmp_path / "o.img", "--method", "exp", "-q"], capsys)
+    assert rc == 0
+    with rasterio.open(tmp_path / "o.img") as ds:
+        assert ds.driver == "HFA" and ds.crs.to_epsg() == 32613
+
+
+# --- data errors -------------------------------------------------------------------------------
+
+def test_truncated_input(tmp_path, pair, capsys):
+    data = Path(pair[0]).read_bytes()
+    bad = tmp_path / "ms.tif"
+    bad.write_bytes(data[: len(data) // 3])
+    rc, _, err = run(["fuse", bad, pair[1], tmp_path / "o.tif", "--method", "bt-h"], capsys)
+    assert rc == 1 and "re-export or re-download" in one_line_error(err)
+    assert not (tmp_path / "o.tif").exists() and not parts(tmp_path)
+
+
+def test_missing_input_is_a_usage_error(tmp_path, pair, capsys):
+    rc, _, err = run(["fuse", tmp_path / "nope.tif", pair[1], tmp_path / "o.tif"], capsys)
+    assert rc == 2 and "MS file not found" in one_line_error(err)
+
+
+def test_output_is_a_folder_or_unwritable(tmp_path, pair, capsys):
+    (tmp_path / "d.tif").mkdir()
+    rc, _, err = run(["fuse", *pair, tmp_path / "d.tif", "--method", "exp"], capsys)
+    assert rc == 2 and "is a folder" in one_line_error(err)
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    immutable = False
+    try:
+        if os.access(ro, os.W_OK):  # root ignores the mode bits: make the folder immutable
+            immutable = subprocess.run(["chattr", "+i", str(ro)]).returncode == 0
+        assert not os.access(ro, os.W_OK), "cannot make a read-only folder here"
+        rc, _, err = run(["fuse", *pair, ro / "o.tif", "--method", "exp"], capsys)
+        assert rc == 1 and "cannot write to the output folder" in one_line_error(err)
+    finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(ro)])
+        ro.chmod(0o755)
+
+
+def test_disk_full_mid_write_keeps_the_old_output(tmp_path, pair, capsys, monkeypatch):
+    import errno
+
+    import sumdun.scene_fusion as sf
+
+    out = tmp_path / "o.tif"
+    out.write_bytes(b"old output")
+    cast, calls = sf._cast, []
+
+    def full(*a, **k):
+        calls.append(1)
+        if len(calls) > 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return cast(*a, **k)
+
+    monkeypatch.setattr(sf, "_cast", full)
+    rc, _, err = run(["fuse", *pair, out, "--method", "exp", "--tile", "128", "--overlap",
+                      "16", "-q"], capsys)
+    assert rc == 1 and "no space left" in one_line_error(err) and len(calls) == 2
+    assert out.read_bytes() == b"old output" and not parts(tmp_path)
+
+
+def test_plain_tiffs_without_georeferencing(tmp_path, capsys):
+    _, ms, pan = scene(seed=2, bands=4, h=16, w=16)
+    for name, a in (("ms.tif", ms), ("pan.tif", pan)):
+        with rasterio.open(tmp_path / name, "w", driver="GTiff", count=a.shape[0],
+                           height=a.shape[1], width=a.shape[2], dtype="uint16") as ds:
+            ds.write(a.astype("uint16"))
+    rc, _, err = run(["fuse", tmp_path / "ms.tif", tmp_path / "pan.tif", tmp_path / "o.tif"],
+                     capsys)
+    assert rc == 1 and "has no georeferencing" in one_line_error(err)
+
+
+def test_ratio_two_pair(tmp_path, capsys):
+    _, ms, pan = scene(seed=3, bands=4, h=64, w=64, ratio=2)
+    p = write_pair(tmp_path, ms, pan, ratio=2)
+    rc, _, err = run(["fuse", *p, tmp_path / "o.tif", "--method", "bt-h"], capsys)
+    assert rc == 1 and "pass --ratio 2" in one_line_error(err)
+    rc, _, err = run(["fuse", *p, tmp_path / "o.tif", "--method", "sumdun", "--ratio", "2"],
+                     capsys)
+    assert rc == 2 and "pairs of ratio 4; this pair has ratio 2" in one_line_error(err)
+    rc, _, _ = run(["fuse", *p, tmp_path / "o.tif", "--method", "mtf-glp-hpm", "--ratio", "2",
+                    "-q"], capsys)
+    assert rc == 0
+
+
+# --- training configurations and checkpoints ---------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    from sumdun.data import build_dataset
+    from sumdun.io import ScenePair
+    from sumdun.sensors import get_sensor
+
+    _, ms, pan = scene(seed=1, bands=4, h=128, w=128)
+    p = ScenePair(ms=np.rint(ms).astype(np.uint16), pan=np.rint(pan).astype(np.uint16),
+                  sensor=get_sensor("qb"), ms_nodata=0, pan_nodata=0)
+    out = tmp_path_factory.mktemp("ds")
+    build_dataset([p], out, patch=32, stride=32, fractions=(0.5, 0.25, 0.25), subsets=False)
+    return out
+
+
+def _config(path: Path, data: Path, **extra) -> Path:
+    import yaml
+
+    cfg = {"model": "sumdun_tiny", "train": [str(data / "qb_train.h5")], "val": [],
+           "out_dir": str(path.parent / "run"), "epochs": 1, "batch_size": 4,
+           "progress": False, **extra}
+    path.write_text(yaml.safe_dump(cfg).replace("'1e-3'", "1e-3"))
+    return path
+
+
+def test_config_values_read_as_strings(tmp_path, tiny_data, capsys):
+    cfg = _config(tmp_path / "c.yaml", tiny_data)
+    cfg.write_text(cfg.read_text() + "lr: 1e-3\n")  # PyYAML reads this as a string
+    rc, out, _ = run(["train", "--config", cfg], capsys)
+    assert rc == 0 and "best checkpoint" in out
+    cfg.write_text(cfg.read_text().replace("epochs: 1", "epochs: two"))
+    rc, _, err = run(["train", "--config", cfg], capsys)
+    assert rc == 2 and "epochs: 'two' is not an integer" in one_line_error(err)
+
+
+def test_torn_and_corrupt_checkpoints_are_refused(tmp_path, tiny_data, capsys):
+    cfg = _config(tmp_path / "c.yaml", tiny_data, epochs=2)
+    assert run(["train", "--config", cfg], capsys)[0] == 0
+    last = tmp_path / "run" / "last"
+    # the process died after model.safetensors was replaced but before state.safetensors
+    (last / "model.safetensors").write_bytes((tmp_path / "run" / "best" /
+                                              "model.safetensors").read_bytes())
+    data = bytearray((last / "model.safetensors").read_bytes())
+    data[-1] ^= 1
+    (last / "model.safetensors").write_bytes(bytes(data))
+    cfg.write_text(cfg.read_text().replace("epochs: 2", "epochs: 3"))
+    rc, _, err = run(["train", "--config", cfg, "--resume"], capsys)
+    assert rc == 1 and "torn or corrupt: model.safetensors" in one_line_error(err)
+    (last / "state.json").write_text('{"half": ')
+    import hashlib
+    meta = json.loads((last / "meta.json").read_text())
+    meta["files"]["model.safetensors"] = hashlib.sha256(
+        (last / "model.safetensors").read_bytes()).hexdigest()
+    meta["files"]["state.json"] = hashlib.sha256(b'{"half": ').hexdigest()
+    (last / "meta.json").write_text(json.dumps(meta))
+    rc, _, err = run(["train", "--config", cfg, "--resume"], capsys)
+    assert rc == 1 and "state.json is not valid JSON" in one_line_error(err)
+
+
+def test_checkpoint_is_written_as_a_unit(tmp_path, monkeypatch):
+    """A crash between writing the new files and the rename leaves the old checkpoint whole;
+    a crash between the two renames is repaired on the next load."""
+    import torch
+
+    import sumdun.engine.checkpoint as ck
+    from sumdun.models import create_model
+
+    model = create_model("sumdun_tiny")
+    ck.save_checkpoint(tmp_path / "last", model, {"epoch": 1})
+    before = (tmp_path / "last" / "model.safetensors").read_bytes()
+    with torch.no_grad():
+        next(model.parameters()).add_(1.0)
+    replace = os.replace
+
+    def crash(src, dst):
+        if Path(dst).name == "last":
+            raise KeyboardInterrupt
+        return replace(src, dst)
+
+    monkeypatch.setattr(ck.os, "replace", crash)
+    with pytest.raises(KeyboardInterrupt):
+        ck.save_checkpoint(tmp_path / "last", model, {"epoch": 2})
+    monkeypatch.setattr(ck.os, "replace", replace)
+    # the old folder was moved aside, the new one never renamed in: load puts the old back
+    got = ck.load_checkpoint(tmp_path / "last")
+    assert got["meta"]["epoch"] == 1
+    assert (tmp_path / "last" / "model.safetensors").read_bytes() == before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+# --- MLLM server that trickles -----------------------------------------------------------------
+
+def test_prompts_timeout_bounds_a_trickling_server(tmp_path, tiny_data):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, str(ROOT / "tests" / "mllm_stub_server.py"),
+                               str(port), str(tmp_path / "log.jsonl")], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert server.stdout.readline().strip() == "ready"
+        t0 = time.perf_counter()
+        r = cli("prompts", tiny_data / "qb_val.h5", "--describer", "mllm", "--model", "trickle",
+                "--base-url", f"http://127.0.0.1:{port}/v1", "--timeout", "3", "--retries", "0",
+                "--encoder", "hash", "--out", tmp_path / "p.h5", timeout=60)
+        took = time.perf_counter() - t0
+    finally:
+        server.kill()
+    assert r.returncode == 1 and "within 3 s" in r.stderr and "Traceback" not in r.stderr
+    assert took < 20
+
+
+# --- kill -9 and Ctrl-C mid-write ------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory):
+    _, ms, pan = scene(seed=8, bands=4, h=512, w=512)
+    return write_pair(tmp_path_factory.mktemp("big"), ms, pan)
+
+
+def _start_and_wait_for_part(big, out: Path):
+    proc = subprocess.Popen([sys.executable, "-m", "sumdun.cli", "fuse", *map(str, big),
+                             str(out), "--method", "mtf-glp-hpm", "--tile", "256",
+                             "--overlap", "32", "-q", "--threads", "1"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    t0 = time.time()
+    while not parts(out.parent) and time.time() - t0 < 60:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    assert proc.poll() is None, "finished before it could be interrupted"
+    return proc
+
+
+@pytest.mark.parametrize("how", ["SIGINT", "SIGKILL"])
+def test_interrupted_run_keeps_the_old_output(tmp_path, big, how):
+    out = tmp_path / "o.tif"
+    out.write_bytes(b"old output")
+    proc = _start_and_wait_for_part(big, out)
+    proc.send_signal(getattr(signal, how))
+    _, err = proc.communicate(timeout=60)
+    assert out.read_bytes() == b"old output"
+    if how == "SIGINT":
+        assert proc.returncode == 130 and "Traceback" not in err
+        assert "interrupted; the output was not written (an earlier file" in err
+        assert not parts(tmp_path)
+    else:
+        assert proc.returncode == -9 and parts(tmp_path)  # nothing can clean up after kill -9
+        r = cli("fuse", *big, out, "--method", "exp", "-q")
+        assert r.returncode == 0 and not parts(tmp_path)  # the next run removes it
+        with rasterio.open(out) as ds:
+            assert ds.count == 4
+
+
+def test_interrupted_evaluate_says_what_it_kept(tmp_path, tiny_data, capsys, monkeypatch):
+    import sumdun.evaluation.runner as runner
+
+    def stop(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "_write", stop)
+    rc, _, err = run(["evaluate", "--methods", "exp", "--data", tiny_data / "qb_test.h5",
+                      "--out", tmp_path / "ev"], capsys)
+    assert rc == 130 and f"kept in {tmp_path / 'ev'}/samples.jsonl" in err and "resume" in err
+
+
+# --- what GDAL / rio users expect ----------------------------------------------------------------
+
+def test_provenance_tags_json_summary_and_creation_options(tmp_path, pair, capsys):
+    rc, out, _ = run(["fuse", *pair, tmp_path / "o.tif", "--method", "bt-h", "--sensor", "qb",
+                      "--co", "PREDICTOR=2", "--json"], capsys)
+    assert rc == 0
+    summary = json.loads(out)
+    assert summary["method"] == "bt-h" and summary["width"] == 256 and summary["bands"] == 4
+    assert summary["sensor"] == "qb" and summary["tiles"] >= 1 and summary["seconds"] > 0
+    with rasterio.open(tmp_path / "o.tif") as ds:
+        tags = ds.tags()
+        assert ds.tags(ns="IMAGE_STRUCTURE").get("PREDICTOR") == "2" or \
+            ds.profile.get("predictor") == 2
+    assert tags["SUMDUN_METHOD"] == "bt-h" and tags["SUMDUN_SENSOR"] == "qb"
+    assert "SUMDUN_VERSION" in tags and json.loads(tags["SUMDUN_OPTIONS"]) == {}
+
+
+def test_sumdun_provenance_names_weights_and_prompt(tmp_path, pair, capsys):
+    rc, _, _ = run(["fuse", *pair, tmp_path / "o.tif", "--sensor", "qb", "-q"], capsys)
+    assert rc == 0
+    with rasterio.open(tmp_path / "o.tif") as ds:
+        tags = ds.tags()
+    assert tags["SUMDUN_METHOD"] == "sumdun" and len(tags["SUMDUN_WEIGHTS_SHA256"]) == 64
+    assert tags["SUMDUN_PROMPT"].startswith("A QuickBird scene")
+
+
+def test_band_selection(tmp_path, wv3_crop, capsys):
+    p = write_pair(tmp_path, *wv3_crop)
+    rc, _, _ = run(["fuse", *p, tmp_path / "o.tif", "--method", "bt-h", "--sensor", "wv3",
+                    "--bands", "2,3,5,7", "-q"], capsys)
+    assert rc == 0
+    with rasterio.open(tmp_path / "o.tif") as ds:
+        assert ds.count == 4
+        out = ds.read().astype(float)
+    ref = fuse(wv3_crop[0][[1, 2, 4, 6]].astype(float), wv3_crop[1].astype(float), "bt-h",
+               sensor="wv3")
+    assert np.abs(out - ref).mean() < 1.0
+
+
+def test_quiet_and_verbose(tmp_path, pair):
+    r = cli("fuse", *pair, tmp_path / "o.tif", "--method", "exp", "-q")
+    assert r.returncode == 0 and r.stdout == "" and r.stderr == ""
+    r = cli("fuse", *pair, tmp_path / "o.tif", "--method", "exp", "-v", "--threads", "1")
+    assert r.returncode == 0 and "using 1 CPU thread(s)" in r.stderr
+    assert r.stdout.startswith(f"wrote {tmp_path / 'o.tif'}")
+
+
+def test_exit_codes_of_the_console_script(tmp_path, pair):
+    assert cli("fuse", *pair, tmp_path / "o.tif", "--nope").returncode == 2  # argparse
+    r = cli("fuse", *pair, tmp_path / "o.tif", "-o", "rows=-1", "--method", "bt-h")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1
+    r = cli("fuse", pair[1], pair[0], tmp_path / "o.tif", "--method", "bt-h")  # swapped
+    assert r.returncode == 1 and "are MS and PAN swapped?" in r.stderr
+
+
+def test_python_and_cli_default_to_the_same_method():
+    from sumdun.fusion import default_method
+    from sumdun.scene_fusion import _default_method
+
+    _, ms, pan = scene(seed=4, bands=4, h=16, w=16)
+    assert default_method() == _default_method() == "sumdun"
+    np.testing.assert_allclose(fuse(ms, pan, sensor="qb"), fuse(ms, pan, "sumdun", sensor="qb"))

@@ -97,7 +97,7 @@ def _cmd_build_dataset(args) -> int:
         raise ValueError("nothing to build from: give --samples wv2,wv3 and/or --pair MS.tif,PAN.tif")
     manifest = build_dataset(pairs, args.out, patch=args.patch, stride=args.stride,
                              fractions=tuple(float(x) for x in args.split.split(",")),
-                             subsets=not args.no_subsets)
+                             subsets=not args.no_subsets, progress=not args.quiet)
     for name, m in manifest.items():
         print(f"{name}: " + ", ".join(f"{k} {v}" for k, v in m["patches"].items()))
     return 0
@@ -164,6 +164,7 @@ def _cmd_fuse(args) -> int:
                        creation_options=_parse_options(args.co, "--co"),
                        bands=_bands(args.bands), progress=not args.quiet and not args.json,
                        crop_to_overlap=args.crop_to_overlap, summary=summary,
+                       overviews=args.overviews,
                        describer_options=describer_options, **options)
     if args.json:
         print(json.dumps(summary, indent=2))
@@ -212,7 +213,7 @@ def _cmd_ablate(args) -> int:
 def _cmd_demo(args) -> int:
     from .demo import run_demo
 
-    run_demo(Path(args.out), sample=args.sample)
+    run_demo(Path(args.out), sample=args.sample, progress=not args.quiet)
     return 0
 
 
@@ -336,6 +337,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "repeatable (e.g. --co PREDICTOR=2)")
     s.add_argument("--cog", action="store_true", help="write a Cloud-Optimised GeoTIFF "
                    "(same as --of COG)")
+    s.add_argument("--overviews", action="store_true", help="add internal overviews "
+                   "(averaged, as gdaladdo -r average)")
     s.add_argument("--json", action="store_true", help="print a JSON summary of the run")
     s.add_argument("--crop-to-overlap", action="store_true", help="fuse the shared ground "
                    "when the MS and PAN extents differ")

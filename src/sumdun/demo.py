@@ -27,11 +27,13 @@ def _table(rows: list[dict], keys: list[str]) -> str:
     return "\n".join([head, sep, *body])
 
 
-def run_demo(out: Path, sample: str = "wv3", methods=None, quicklook_px: int = 640) -> dict:
+def run_demo(out: Path, sample: str = "wv3", methods=None, quicklook_px: int = 640,
+             progress: bool = True) -> dict:
     """Fuse the dgsamples scene ``sample`` with each demo method and assess it.
 
     Writes to ``out``: ``<sample>_<method>.tif`` (the whole scene fused tile by tile with
-    :func:`sumdun.scene_fusion.fuse_geotiff`, on the PAN grid, MS dtype, nodata 0),
+    :func:`sumdun.scene_fusion.fuse_geotiff`, on the PAN grid, MS dtype, nodata 0, with
+    overviews),
     ``<sample>_quicklook.png`` (true colour, MS before / fused after, one stretch), and
     ``metrics.md`` / ``metrics.json`` (reduced-resolution indices by Wald's protocol against the
     original MS, and full-resolution D_lambda, D_S, HQNR of the written GeoTIFF, on the
@@ -53,12 +55,13 @@ def run_demo(out: Path, sample: str = "wv3", methods=None, quicklook_px: int = 6
     rows, fused_full = [], {}
     ms_path, pan_path = sample_paths(sample)
     r0, c0, mh, mw = pair.meta["crop"]  # the core, in MS pixels of the scene's shared window
-    for name in methods:
+    for k, name in enumerate(methods, 1):
         t = time.perf_counter()
         tif = out / f"{sample}_{name}.tif"
+        print(f"[{k}/{len(methods)}] {name}: fusing the whole scene ...", flush=True)
         # the command users run: the whole scene, tiled, nodata propagated, on the PAN grid
         fuse_geotiff(ms_path, pan_path, tif, method=name, sensor=s, ratio=r, nodata=0,
-                     progress=False)
+                     progress=progress, overviews=True)
         with rasterio.open(tif) as ds:
             fused = ds.read(window=((r0 * r, (r0 + mh) * r), (c0 * r, (c0 + mw) * r)))
         fused = fused.astype(np.float64)

@@ -257,7 +257,7 @@ def fuse_geotiff(ms_path: str | os.PathLike, pan_path: str | os.PathLike,
                  creation_options: dict | None = None, bands: list[int] | None = None,
                  progress: bool = True, describer_options: dict | None = None,
                  crop_to_overlap: bool = False, summary: dict | None = None,
-                 **options: Any) -> Path:
+                 overviews: bool = False, **options: Any) -> Path:
     """Pansharpen a GeoTIFF pair tile by tile and write a georeferenced raster.
 
     Args:
@@ -287,6 +287,8 @@ def fuse_geotiff(ms_path: str | os.PathLike, pan_path: str | os.PathLike,
             more than one MS pixel (an error otherwise, so a mismatched pair is not
             silently cropped).
         summary: a dict filled with the run's facts (size, tiles, method, time, warnings).
+        overviews: add internal overviews (2, 4, 8, ... down to 256 px, averaged), as
+            ``gdaladdo -r average`` (a COG always has them).
         **options: method options (toolbox defaults otherwise).
 
     Nodata never enters a method's statistics: inside each tile, invalid pixels are filled
@@ -503,6 +505,11 @@ def fuse_geotiff(ms_path: str | os.PathLike, pan_path: str | os.PathLike,
                               window=windows.Window(w0, h0, w1 - w0, h1 - h0))
                     bar.update(1)
             bar.close()
+            if overviews and out_driver != "COG" and min(H, W) > 256:
+                factors = [2 ** k for k in range(1, 16) if min(H, W) // 2 ** k >= 256] or [2]
+                with _disk_errors(out_path), rasterio.open(work, "r+") as dst:
+                    dst.build_overviews(factors, require("rasterio.enums").Resampling.average)
+                    dst.update_tags(ns="rio_overview", resampling="average")
             if out_driver != "GTiff":
                 extra = dict(co)
                 if out_driver == "COG":

@@ -71,7 +71,7 @@ def _patches(arrays: dict, valid: np.ndarray, rows: tuple[int, int], size: int, 
 
 def build_dataset(pairs: list[ScenePair], out_dir: str | os.PathLike, patch: int = 128,
                   stride: int = 32, fractions=(0.8, 0.1, 0.1), subsets: bool = True,
-                  dtype: str = "float32") -> dict:
+                  dtype: str = "float32", progress: bool = False) -> dict:
     """Write ``<name>_{train,val,test}.h5`` (reduced resolution: ``gt``, ``ms``, ``lms``,
     ``pan``) and ``<name>_test_fr.h5`` (full resolution: ``ms``, ``lms``, ``pan``) for every
     scene (and its 4-band subset when ``subsets``), plus ``manifest.json``.
@@ -93,7 +93,9 @@ def build_dataset(pairs: list[ScenePair], out_dir: str | os.PathLike, patch: int
         todo.append((p.sensor.key, p))
         if subsets and p.sensor.n_bands == 8:
             todo.append((f"{p.sensor.key}-4band", subset4(p)))
-    for name, p in todo:
+    from tqdm import tqdm
+
+    for name, p in tqdm(todo, desc="build-dataset", unit="set", disable=not progress):
         r = p.ratio
         if patch % r:
             raise ValueError(f"patch {patch} must be a multiple of the ratio {r}")

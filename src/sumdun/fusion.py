@@ -41,8 +41,22 @@ def register(name: str, description: str, family: str = "classical", float32: bo
     return wrap
 
 
+#: Where each built-in method lives: its module registers it when imported, so looking up one
+#: method imports only its module (``sumdun fuse --method bt-h`` never loads SciPy's optimisers).
+BUILTIN = {"exp": "exp", "bt-h": "brovey", "bdsd": "bdsd", "bdsd-pc": "bdsd", "gsa": "gsa",
+           "awlp": "gsa", "c-gsa": "gsa", "mtf-glp": "glp", "mtf-glp-hpm": "glp",
+           "mtf-glp-fs": "glp", "pracs": "pracs", "sumdun": "neural"}
+
+
+def _import(module: str) -> None:
+    import importlib
+
+    importlib.import_module(f"sumdun.classical.{module}")
+
+
 def _load_builtin() -> None:
-    from . import classical  # noqa: F401  (registers on import)
+    for module in sorted(set(BUILTIN.values())):
+        _import(module)
 
 
 def list_methods() -> dict[str, str]:
@@ -52,9 +66,11 @@ def list_methods() -> dict[str, str]:
 
 
 def get_method(name: str) -> FusionMethod:
-    _load_builtin()
     key = name.lower().replace("_", "-")
+    if key not in _REGISTRY and key in BUILTIN:
+        _import(BUILTIN[key])
     if key not in _REGISTRY:
+        _load_builtin()
         raise KeyError(f"unknown fusion method {name!r}; available: {', '.join(sorted(_REGISTRY))}")
     return _REGISTRY[key]
 
@@ -62,7 +78,9 @@ def get_method(name: str) -> FusionMethod:
 def default_method() -> str:
     """SUM-DUN when its weights ship, else MTF-GLP-HPM: the default of :func:`fuse` and of
     ``sumdun fuse``."""
-    return "sumdun" if "sumdun" in list_methods() else "mtf-glp-hpm"
+    from .weights import available
+
+    return "sumdun" if "sumdun_small" in available() else "mtf-glp-hpm"
 
 
 _FIXED = ("ms", "pan", "sensor", "ratio")

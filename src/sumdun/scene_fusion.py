@@ -414,7 +414,9 @@ def fuse_geotiff(ms_path: str | os.PathLike, pan_path: str | os.PathLike,
                        crs=pan_ds.crs, transform=pan_ds.window_transform(pan_win),
                        nodata=out_nd, BIGTIFF="IF_SAFER")
         if compress:
-            profile["compress"] = compress
+            from .threads import chosen_threads
+
+            profile.update(compress=compress, num_threads=str(chosen_threads()))  # GDAL's
         if H >= block and W >= block:
             profile.update(tiled=True, blockxsize=block, blockysize=block)
         if out_driver == "GTiff":

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["default_threads", "set_threads"]
+__all__ = ["default_threads", "set_threads", "chosen_threads"]
 
 
 def _cores() -> int:
@@ -39,11 +39,27 @@ def default_threads() -> int:
     return max(1, min(cores, cores - round(load)))
 
 
+_CHOSEN: list[int] = []
+
+
 def set_threads(n: int | None = None) -> int:
-    """Set torch's intra-op threads to ``n`` (default :func:`default_threads`); returns it."""
-    import torch
+    """Use ``n`` threads (default :func:`default_threads`) in torch, OpenMP/BLAS and GDAL's
+    compression; returns it. Before torch is imported this only sets ``OMP_NUM_THREADS`` (torch
+    reads it when it loads), so commands that never need torch do not pay for importing it."""
+    import sys
 
     n = n or default_threads()
-    if torch.get_num_threads() != n:
-        torch.set_num_threads(n)
+    _CHOSEN[:] = [n]
+    if "torch" in sys.modules:
+        import torch
+
+        if torch.get_num_threads() != n:
+            torch.set_num_threads(n)
+    else:
+        os.environ["OMP_NUM_THREADS"] = str(n)
     return n
+
+
+def chosen_threads() -> int:
+    """The count :func:`set_threads` chose, else :func:`default_threads`."""
+    return _CHOSEN[0] if _CHOSEN else default_threads()

@@ -3,6 +3,7 @@
 Each reproduces the algorithm of G. Vivone's MATLAB toolbox (public copy in
 ``liangjiandeng/DLPan-Toolbox``) with its default options; the MS is expanded with
 ``interp23tap`` first, as the toolbox scripts do.
+
+Each module registers its methods when imported; :data:`sumdun.fusion.BUILTIN` says which
+module holds which method, so a lookup imports only what it needs.
 """
-from . import bdsd, brovey, exp, glp, gsa, pracs  # noqa: F401
-from . import neural  # noqa: F401  (SUM-DUN; registered only when its weights ship)

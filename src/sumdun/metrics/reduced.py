@@ -19,6 +19,15 @@ __all__ = ["sam", "ergas", "scc", "psnr", "q_index", "q_avg", "q_bands", "q2n", 
            "onion_mult", "onions_quality"]
 
 
+def _band_sums(f: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """``sum_c f[:, c] * g[:, c]`` ``(B, H, W)``, one band at a time (no ``(B, C, H, W)``
+    temporary: 7x faster than ``(f * g).sum(1)`` on 1024^2 x 8)."""
+    out = f[:, 0] * g[:, 0]
+    for c in range(1, f.shape[1]):
+        out.addcmul_(f[:, c], g[:, c])
+    return out
+
+
 def sam(fused: Array, gt: Array, degrees: bool = True):
     """Spectral Angle Mapper (``SAM.m``).
 
@@ -27,15 +36,15 @@ def sam(fused: Array, gt: Array, degrees: bool = True):
     radians with ``degrees=False``.
     """
     f, g, res = pair(fused, gt)
-    dot = (f * g).sum(1)
-    norm = torch.sqrt((f * f).sum(1) * (g * g).sum(1))
+    dot = _band_sums(f, g)
+    norm = _band_sums(f, f).mul_(_band_sums(g, g)).sqrt_()
     valid = norm != 0
-    cos = torch.where(valid, dot / torch.where(valid, norm, torch.ones_like(norm)), 1.0)
-    ang = torch.arccos(cos.clamp(-1.0, 1.0))  # the toolbox keeps real(acos): same clamp
+    cos = dot.div_(norm.masked_fill_(~valid, 1.0)).clamp_(-1.0, 1.0)
+    ang = cos.arccos_().mul_(valid)  # the toolbox keeps real(acos): same clamp
     n = valid.flatten(1).sum(1)
     if (n == 0).any():
         raise ValueError("SAM is undefined: every pixel has a zero spectrum")
-    out = (ang * valid).flatten(1).sum(1) / n
+    out = ang.flatten(1).sum(1) / n
     return res(out * (180.0 / math.pi) if degrees else out)
 
 
@@ -47,23 +56,27 @@ def ergas(fused: Array, gt: Array, ratio: int = 4):
     ratio = check_ratio(ratio)
     f, g, res = pair(fused, gt)
     check_nonzero_bands(g, "ERGAS")
-    mse = ((g - f) ** 2).mean(dim=(-2, -1))
+    n = g.shape[-2] * g.shape[-1]
+    diff = torch.empty_like(g[:, 0])
+    mse = torch.stack([torch.linalg.vector_norm(torch.sub(g[:, c], f[:, c], out=diff),
+                                                dim=(-2, -1)) ** 2 / n
+                       for c in range(g.shape[1])], 1)               # one band at a time
     mu = g.mean(dim=(-2, -1))
     return res(100.0 / ratio * torch.sqrt((mse / mu**2).mean(1)))
 
 
-_SOBEL = torch.tensor([[1.0, 2.0, 1.0], [0.0, 0.0, 0.0], [-1.0, -2.0, -1.0]], dtype=torch.float64)
-
-
 def _sobel_magnitude(x: torch.Tensor) -> torch.Tensor:
     """``sqrt(imfilter(I, sobel)^2 + imfilter(I, sobel')^2)`` on ``I(2:end-1, 2:end-1)``,
-    zero borders (imfilter's default), per band."""
-    inner = x[..., 1:-1, 1:-1]
-    b, c, h, w = inner.shape
-    flat = F.pad(inner.reshape(b * c, 1, h, w), (1, 1, 1, 1))
-    k = torch.stack([_SOBEL, _SOBEL.T]).unsqueeze(1).to(x)
-    g = F.conv2d(flat, k)  # conv2d is correlation, as imfilter
-    return torch.sqrt(g[:, 0] ** 2 + g[:, 1] ** 2).reshape(b, c, h, w)
+    zero borders (imfilter's default), per band: the separable Sobel as shifted sums
+    (``[1 2 1]`` smoothing along one axis, ``[1 0 -1]`` difference along the other)."""
+    p = F.pad(x[..., 1:-1, 1:-1], (1, 1, 1, 1))
+    rows = p[..., :, :-2] + p[..., :, 2:]
+    rows.add_(p[..., :, 1:-1], alpha=2.0)                 # (.., h + 2, w) horizontal [1 2 1]
+    gy = rows[..., :-2, :] - rows[..., 2:, :]             # sobel: top row minus bottom row
+    cols = p[..., :-2, :] + p[..., 2:, :]
+    cols.add_(p[..., 1:-1, :], alpha=2.0)                 # (.., h, w + 2) vertical [1 2 1]
+    gx = cols[..., :, :-2] - cols[..., :, 2:]             # sobel': left minus right
+    return gx.mul_(gx).addcmul_(gy, gy).sqrt_()
 
 
 def scc(fused: Array, gt: Array):
@@ -76,9 +89,15 @@ def scc(fused: Array, gt: Array):
     f, g, res = pair(fused, gt)
     if min(f.shape[-2:]) < 3:
         raise ValueError("SCC needs images of at least 3 x 3 pixels")
-    a, b = _sobel_magnitude(f), _sobel_magnitude(g)
-    num = (a * b).flatten(1).sum(1)
-    den = torch.sqrt((a * a).flatten(1).sum(1)) * torch.sqrt((b * b).flatten(1).sum(1))
+    num = torch.zeros(f.shape[0], dtype=f.dtype, device=f.device)
+    aa, bb = torch.zeros_like(num), torch.zeros_like(num)
+    for c in range(f.shape[1]):  # band by band: the temporaries stay in cache (6x faster)
+        a = _sobel_magnitude(f[:, c:c + 1]).flatten(1)
+        b = _sobel_magnitude(g[:, c:c + 1]).flatten(1)
+        num += torch.linalg.vecdot(a, b)
+        aa += torch.linalg.vecdot(a, a)
+        bb += torch.linalg.vecdot(b, b)
+    den = torch.sqrt(aa) * torch.sqrt(bb)
     if (den == 0).any():
         raise ValueError("SCC is undefined for an image without any gradient (constant image)")
     return res(num / den)

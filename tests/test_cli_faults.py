@@ -533,3 +533,24 @@ def test_python_and_cli_default_to_the_same_method():
     _, ms, pan = scene(seed=4, bands=4, h=16, w=16)
     assert default_method() == _default_method() == "sumdun"
     np.testing.assert_allclose(fuse(ms, pan, sensor="qb"), fuse(ms, pan, "sumdun", sensor="qb"))
+
+
+def test_default_threads_leave_busy_cores_alone(monkeypatch):
+    """With every core kept busy by other processes, the default is 1 thread (2 threads on a
+    busy 2-core machine ran 10-40x slower); SUMDUN_THREADS overrides it."""
+    from sumdun.threads import _cores, default_threads
+
+    monkeypatch.delenv("SUMDUN_THREADS", raising=False)
+    spin = "import time\nt = time.time()\nwhile time.time() - t < 20: pass"
+    busy = [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(_cores())]
+    try:
+        time.sleep(1.0)
+        assert default_threads() == 1
+    finally:
+        for p in busy:
+            p.kill()
+    monkeypatch.setenv("SUMDUN_THREADS", "3")
+    assert default_threads() == 3
+    monkeypatch.setenv("SUMDUN_THREADS", "zero")
+    with pytest.raises(ValueError, match="SUMDUN_THREADS must be a positive integer"):
+        default_threads()

@@ -447,6 +447,10 @@ def fuse_geotiff(ms_path: str | os.PathLike, pan_path: str | os.PathLike,
                         dst.set_band_description(k, name)
                 dst.update_tags(**_provenance(method, s, options, prompt_text, ms_path,
                                               pan_path, bands))
+                pending: list = []  # finished tiles of this row, written together
+                from .threads import chosen_threads
+
+                group = 2 * chosen_threads()
                 for i, j in blender.tiles():
                     (r0, r1), (c0, c1) = rows.read(i), cols.read(j)
                     pw = windows.Window(pan_win.col_off + c0, pan_win.row_off + r0,
@@ -503,8 +507,14 @@ def fuse_geotiff(ms_path: str | os.PathLike, pan_path: str | os.PathLike,
                     (h0, h1, w0, w1), out = blender.add(i, j, np.asarray(fused, np.float32))
                     inv = invalid[h0 - r0: h1 - r0, w0 - c0: w1 - c0]
                     counts["invalid_pixels"] += int(inv.sum())
-                    dst.write(_cast(out, inv, out_dtype, out_nd),
-                              window=windows.Window(w0, h0, w1 - w0, h1 - h0))
+                    pending.append((h0, h1, w0, w1, _cast(out, inv, out_dtype, out_nd)))
+                    if len(pending) >= group or j == len(cols) - 1:
+                        # several blocks in one write: GDAL compresses them on every thread
+                        ph0, ph1, pw0 = pending[0][0], pending[0][1], pending[0][2]
+                        block_out = np.concatenate([p[4] for p in pending], axis=2)
+                        dst.write(block_out, window=windows.Window(
+                            pw0, ph0, block_out.shape[2], ph1 - ph0))
+                        pending.clear()
                     bar.update(1)
             bar.close()
             if overviews and out_driver != "COG" and min(H, W) > 256:

@@ -3,8 +3,10 @@
 torch starts one thread per core. When other processes already keep the cores busy, those
 threads wait on each other: on a 2-core machine with a load average of 5, Q2n of 1024 x 1024 x 8
 took 1.94 s with 2 threads and 0.085 s with 1. So the default is the cores *not busy now*:
-``cores - round(1-minute load average)``, at least 1 and at most the cores. ``--threads N`` or
-the ``SUMDUN_THREADS`` environment variable override it.
+the cores minus the other processes running at this moment (``procs_running`` of
+``/proc/stat``, the median of five looks 5 ms apart; not the load average, which still counts a
+job that ended a minute ago), at least 1 and at most the cores. ``--threads N`` or the
+``SUMDUN_THREADS`` environment variable override it.
 """
 from __future__ import annotations
 
@@ -32,11 +34,28 @@ def default_threads() -> int:
             raise ValueError(f"SUMDUN_THREADS must be a positive integer, got {env!r}")
         return n
     cores = _cores()
-    try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):
+    busy = _others_running()
+    if busy is None:
         return cores
-    return max(1, min(cores, cores - round(load)))
+    return max(1, min(cores, cores - busy))
+
+
+def _others_running() -> int | None:
+    """Processes other than this one running now (Linux), else None."""
+    import time
+
+    looks = []
+    for _ in range(5):
+        try:
+            with open("/proc/stat") as f:
+                for line in f:
+                    if line.startswith("procs_running"):
+                        looks.append(int(line.split()[1]) - 1)  # less this process
+                        break
+        except OSError:
+            return None
+        time.sleep(0.005)
+    return sorted(looks)[len(looks) // 2] if looks else None
 
 
 _CHOSEN: list[int] = []

@@ -2,6 +2,7 @@
 loopback (tests/mllm_stub_server.py) that speaks the OpenAI and Ollama protocols."""
 import base64
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -12,8 +13,9 @@ import numpy as np
 import pytest
 
 from sumdun.prompts import (HashEncoder, MLLMDescriber, MLLMError, PromptCache, StatsDescriber,
-                            describe_pair, get_describer, get_encoder, prompt_for_pair,
+                            describe_pair, get_describer, get_encoder, prompt_for_pair, render,
                             scene_stats)
+from sumdun.prompts.stats import HAZE_LEVELS, SNR_LEVELS
 
 from synthetic import landcover_scene
 
@@ -56,16 +58,111 @@ def test_stats_land_cover_within_10_points(seed, bands, sensor):
         assert abs(got[k] - v) < 0.10, (k, got[k], v)
 
 
-def test_stats_sentence_and_cues():
-    ms, pan, truth = landcover_scene(4, bands=4)  # built-up 48 %, a clear majority
-    text = StatsDescriber().describe(ms, pan, "qb")
-    assert text.startswith("A QuickBird scene with 4 multispectral bands at a 1:4")
-    main = max(truth, key=truth.get)
-    assert f"dominated by {main}" in text and "highly textured" in text
-    smooth_ms, smooth_pan = np.full((4, 16, 16), 500.0), np.full((1, 64, 64), 500.0)
-    smooth_ms[3] = 1500  # vegetation everywhere, flat PAN
-    st = scene_stats(smooth_ms, smooth_pan, "qb")
-    assert st.fractions["vegetation"] == 1.0 and st.edge_density == 0.0
+def _flat_pair(dn=(500, 600, 500, 1500), h=32, ratio=4, seed=0, noise=0.0, bands=4):
+    """A uniform 4-band scene (vegetation by default) with an optional Gaussian noise."""
+    rng = np.random.default_rng(seed)
+    ms = np.ones((bands, h, h)) * np.array(dn, float)[:, None, None]
+    pan = np.full((1, h * ratio, h * ratio), float(np.mean(dn[:3])))
+    return ms + rng.normal(0, noise, ms.shape), pan + rng.normal(0, noise, pan.shape)
+
+
+def test_stats_sentence_names_sensor_bands_depth_and_gsd():
+    ms, pan, truth = landcover_scene(4, bands=4)  # built-up 48 %, the largest share
+    st = scene_stats(ms, pan, "qb", meta={"gsd_m": 0.6, "sun_elevation": 25.0,
+                                          "off_nadir": 21.0})
+    text = render(st)
+    assert "QuickBird" in text and "4 bands (blue 482 nm, green 547 nm, red 660 nm and nir " \
+        "832 nm)" in text and "11-bit" in text and "0.6 m" in text and "1:4" in text
+    share = st.fractions["built-up"]
+    assert abs(share - truth["built-up"]) < 0.1 and f"built-up ({round(100 * share)}%)" in text.lower()
+    assert "low sun (25 deg elevation)" in text and "21 deg off nadir" in text
+    st8 = scene_stats(*landcover_scene(4, bands=8)[:2], "wv3")
+    assert "8 bands from 427 to 913 nm" in render(st8)
+    assert "floating-point" in render(scene_stats(ms / 2047, pan / 2047, "qb"))
+    assert "8-bit" in render(scene_stats(np.round(ms / 8), np.round(pan / 8), None))
+
+
+def test_stats_wording_varies_but_is_deterministic():
+    texts = {StatsDescriber().describe(*landcover_scene(k, bands=4)[:2], "qb") for k in range(8)}
+    shapes = {re.sub(r"\d+", "#", t.split(". ")[1]) for t in texts}
+    assert len(texts) == 8 and len(shapes) >= 3  # not one template
+    ms, pan, _ = landcover_scene(1, bands=4)
+    assert StatsDescriber().describe(ms, pan, "qb") == StatsDescriber().describe(ms, pan, "qb")
+
+
+@pytest.mark.parametrize("kind", ["cloud", "snow", "shadow", "water"])
+def test_stats_bright_dark_and_wet_ground(kind):
+    """Half the scene vegetation, half cloud (bright, flat, NIR as bright), snow (bright, flat,
+    NIR darker), shadow (dark in every band) or water (NIR-dark, smooth): found at ~50 %."""
+    ms, pan = _flat_pair()
+    half = {"cloud": (1900, 1900, 1900, 1800), "snow": (1900, 1900, 1900, 900),
+            "shadow": (60, 70, 60, 60), "water": (520, 460, 300, 110)}[kind]
+    ms[:, :, 16:] = np.array(half, float)[:, None, None]
+    pan[:, :, 64:] = np.mean(half[:3])
+    st = scene_stats(ms, pan, "qb")
+    # water is smooth ground: the MS column touching the vegetation edge is not counted
+    assert st.fractions[kind] == pytest.approx(0.5, abs=0.07), st.fractions
+    assert st.fractions["vegetation"] == pytest.approx(0.5, abs=0.05)
+
+
+def test_stats_edges_and_structure_scale():
+    """A flat PAN has no edges, a fine checkerboard dense ones; a sinusoidal pattern of period
+    P peaks in the DoG band of sigma P / 4, described as structures P / 2 across."""
+    ms, pan = _flat_pair()
+    assert scene_stats(ms, pan, "qb").edge_density == 0.0
+    yy, xx = np.mgrid[0:128, 0:128]
+    board = np.where(((yy // 4) + (xx // 4)) % 2 == 0, 300.0, 900.0)[None]
+    assert "dense edges" in render(scene_stats(ms, board, "qb"))
+    for period, sigma in ((16, 4), (32, 8), (64, 16)):
+        wave = (1000 + 300 * np.sin(2 * np.pi * xx / period) * np.sin(2 * np.pi * yy / period))
+        st = scene_stats(ms, wave[None], "qb", meta={"gsd_m": 0.5})
+        assert st.structure_px == sigma
+        assert f"about {period / 2 * 0.5:.2g} m, {period // 2} px" in render(st)
+
+
+def test_stats_noise_is_immerkaer_sigma():
+    """Gaussian noise of sigma 60 on a smooth ramp: the estimate is within 15 % of 60 and the
+    scene reads noisy; with sigma 2 it reads clean."""
+    ms, _ = _flat_pair()
+    ramp = np.linspace(200, 1800, 128)[None, None, :].repeat(128, 1)
+    rng = np.random.default_rng(1)
+    noisy = ramp + rng.normal(0, 60.0, ramp.shape)
+    st = scene_stats(ms, noisy, "qb")
+    lo, hi = np.percentile(noisy, [1, 99])
+    assert (hi - lo) / st.snr == pytest.approx(60.0, rel=0.15)
+    assert st.snr < SNR_LEVELS[0] and ", noisy" in render(st).replace("looks noisy", ", noisy")
+    clean = scene_stats(ms, ramp + rng.normal(0, 2.0, ramp.shape), "qb")
+    assert clean.snr > SNR_LEVELS[1] and "clean" in render(clean)
+
+
+def test_stats_haze_is_the_blue_dark_object():
+    """An additive path radiance on the blue band (a haze) lifts its darkest pixels towards its
+    median: clear without, hazy with it."""
+    ms, pan, _ = landcover_scene(2, bands=4)
+    clear = scene_stats(ms, pan, "qb")
+    hazy_ms = ms.copy()
+    hazy_ms[0] += 1500
+    hazy = scene_stats(hazy_ms, pan, "qb")
+    assert clear.haze < HAZE_LEVELS[0] < HAZE_LEVELS[1] < hazy.haze
+    assert "clear" in render(clear) and "hazy" in render(hazy)
+
+
+def test_stats_saturation():
+    ms, pan, _ = landcover_scene(2, bands=4)
+    ms, pan = ms.copy(), pan.copy()
+    pan[:, :64] = 2047  # a quarter of the PAN rows (256) at the 11-bit maximum
+    st = scene_stats(ms, pan, "qb")
+    assert st.saturated == pytest.approx(0.25, abs=0.01)
+    assert "25% of the pixels saturated" in render(st)
+    assert scene_stats(*landcover_scene(2, bands=4)[:2], "qb").saturated == 0.0
+
+
+def test_stats_without_land_cover_bands():
+    """Three bands without a sensor: no spectral index, the textured share instead."""
+    ms, pan, truth = landcover_scene(4, bands=4)
+    st = scene_stats(ms[:3], pan, None)
+    assert not st.fractions and st.textured == pytest.approx(truth["built-up"], abs=0.1)
+    assert "no spectral land-cover index" in render(st)
 
 
 @pytest.mark.parametrize("name", ["wv2", "wv3"])
@@ -79,7 +176,7 @@ def test_stats_on_dgsamples(name):
     # suburban Longmont: mostly vegetation/fields, some built-up (roads, roofs)
     assert st.fractions["vegetation"] > 0.3 and st.fractions["built-up"] > 0.05
     text = StatsDescriber().describe(p.ms, p.pan, p.sensor)
-    assert p.sensor.name in text and "8 multispectral bands" in text
+    assert p.sensor.name in text and "8 bands" in text
 
 
 def test_stats_errors():
@@ -302,7 +399,7 @@ def test_prompts_command_precomputes_and_resumes(tmp_path, capsys):
         texts = [t.decode() if isinstance(t, bytes) else t for t in f["prompts"][()]]
         emb = f["text_embeds"][()]
         assert emb.shape == (3, 64) and f.attrs["encoder"] == "hash"
-        assert all(t.startswith("A QuickBird scene") for t in texts)
+        assert all("QuickBird" in t and "4 bands" in t for t in texts) and len(set(texts)) == 3
     cache_files = sorted((tmp_path / "train.prompt-cache").rglob("*.*"))
     assert len(cache_files) == 6  # 3 descriptions + 3 embeddings
     mtimes = [p.stat().st_mtime_ns for p in cache_files]

@@ -101,7 +101,26 @@ def _scene_prompt(ms_ds, pan_ds, ms_win, pan_win, sensor, ratio, describer, band
         from scipy.ndimage import zoom
 
         pan = zoom(pan, (1, h * ratio / pan.shape[1], w * ratio / pan.shape[2]), order=1)
-    return describer.describe(ms, pan, sensor, ratio)
+    meta = {}
+    if pan_ds.crs is not None and pan_ds.crs.is_projected:  # of the overview's pixels
+        meta["gsd_m"] = abs(pan_ds.transform.a) * float(pan_win.width) / pan.shape[2]
+    imd = _imd_beside(ms_ds.name)
+    if imd is not None:
+        from .io.extra import read_imd
+
+        meta.update({k: v for k, v in read_imd(imd).items() if k in ("sun_elevation",
+                                                                       "off_nadir")})
+    return describer.describe(ms, pan, sensor, ratio, meta=meta)
+
+
+def _imd_beside(path: str):
+    """A DigitalGlobe ``.IMD`` beside the MS file (same stem, else the only one there)."""
+    p = Path(path)
+    same = p.with_suffix(".IMD")
+    if same.exists():
+        return same
+    found = list(p.parent.glob("*.IMD"))
+    return found[0] if len(found) == 1 else None
 
 
 def _cast(block: np.ndarray, invalid: np.ndarray, dtype: np.dtype, nodata) -> np.ndarray:

@@ -21,7 +21,7 @@ def _pretrained(name: str, device: str):
     return _CACHE[key]
 
 
-def _prompt(ms, pan, sensor, ratio, meta, prompt, scale: float):
+def _prompt(ms, pan, sensor, ratio, meta, prompt, scale: float, prompt_meta=None):
     """``(B, D)`` embeddings: of ``prompt`` text, of the stats description, or None. The stats
     describer sees the data on the sensor's nominal range (``ms / scale * sensor max``), so the
     same scene at another bit depth gets the same description."""
@@ -40,7 +40,7 @@ def _prompt(ms, pan, sensor, ratio, meta, prompt, scale: float):
         if prompt == "stats":
             texts.append(StatsDescriber().describe((ms[b] * nominal).cpu().numpy(),
                                                    (pan[b] * nominal).cpu().numpy(),
-                                                   sensor, ratio))
+                                                   sensor, ratio, meta=prompt_meta))
         else:
             texts.append(str(prompt))
     return torch.from_numpy(enc.encode(texts))
@@ -71,10 +71,11 @@ def data_scale(ms, pan, sensor, bits: int | None = None,
 
 
 def sumdun(ms, pan, sensor, ratio, weights: str = "sumdun_small", prompt="stats",
-           device: str = "cpu", bits: int | None = None, data_range: float | None = None):
+           device: str = "cpu", bits: int | None = None, data_range: float | None = None,
+           prompt_meta: dict | None = None):
     model, meta = _pretrained(weights, device)
     scale = data_scale(ms, pan, sensor, bits, data_range)
-    text = _prompt(ms, pan, sensor, ratio, meta, prompt, scale)
+    text = _prompt(ms, pan, sensor, ratio, meta, prompt, scale, prompt_meta)
     f = max(model.cfg.stage_scales())
     h, w = ms.shape[-2:]
     ph, pw = (-(ratio * h)) % f, (-(ratio * w)) % f  # pad PAN to a multiple of the coarsest scale

@@ -51,6 +51,16 @@ def subset4(pair: ScenePair) -> ScenePair:
                    meta={**pair.meta, "subset": "B,G,R,NIR"})
 
 
+def pan_gsd_m(pair: ScenePair) -> float | None:
+    """PAN pixel size in metres: ``meta["gsd_m"]``, else the geotransform of a projected CRS."""
+    if pair.meta.get("gsd_m"):
+        return float(pair.meta["gsd_m"])
+    crs = pair.crs
+    if crs is not None and pair.pan_transform is not None and getattr(crs, "is_projected", False):
+        return abs(float(pair.pan_transform.a))
+    return None
+
+
 def _patches(arrays: dict, valid: np.ndarray, rows: tuple[int, int], size: int, stride: int,
              ratio_of: dict) -> dict:
     """Cut aligned patches. ``arrays``: name -> (C, H_k, W_k) on grids ``ratio_of[name]``
@@ -109,6 +119,10 @@ def build_dataset(pairs: list[ScenePair], out_dir: str | os.PathLike, patch: int
         attrs = {"sensor": p.sensor.key, "bits": p.sensor.bits or 0, "ratio": r,
                  "band_names": ",".join(p.band_names), "source": str(p.meta.get("sample", "")),
                  "protocol": "Wald, toolbox MTF, resize_images.m"}
+        # metadata for the prompts (sumdun.prompts.META_KEYS): reduced resolution is r x coarser
+        gsd = pan_gsd_m(p)
+        attrs.update({k: float(p.meta[k]) for k in ("sun_elevation", "off_nadir")
+                      if p.meta.get(k) is not None})
         for split, rr in rows.items():
             if rr[1] - rr[0] < patch:
                 continue
@@ -119,7 +133,8 @@ def build_dataset(pairs: list[ScenePair], out_dir: str | os.PathLike, patch: int
             pt["lms"] = interp23tap(pt["ms"], r)
             arrays = {k: pt[k].astype(dtype) for k in ("gt", "ms", "lms", "pan")}
             f = write_h5(out / f"{name}_{split}.h5", arrays,
-                         attrs={**attrs, "split": split, "rows": f"{rr[0]}:{rr[1]}"})
+                         attrs={**attrs, "split": split, "rows": f"{rr[0]}:{rr[1]}",
+                                **({"gsd_m": gsd * r} if gsd else {})})
             files[split], counts[split] = f.name, len(arrays["gt"])
         # full resolution test patches: original MS (patch / r) and PAN (patch)
         t0, t1 = rows["test"]
@@ -128,7 +143,8 @@ def build_dataset(pairs: list[ScenePair], out_dir: str | os.PathLike, patch: int
         if len(fr["ms"]):
             fr["lms"] = interp23tap(fr["ms"], r)
             f = write_h5(out / f"{name}_test_fr.h5", {k: fr[k].astype(dtype) for k in fr},
-                         attrs={**attrs, "split": "test_fr", "rows": f"{t0}:{t1}"})
+                         attrs={**attrs, "split": "test_fr", "rows": f"{t0}:{t1}",
+                                **({"gsd_m": gsd} if gsd else {})})
             files["test_fr"], counts["test_fr"] = f.name, len(fr["ms"])
         manifest[name] = {"files": files, "patches": counts, "rows": rows, "sensor": p.sensor.key,
                           "bands": int(p.ms.shape[0])}

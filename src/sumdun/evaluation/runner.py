@@ -81,7 +81,7 @@ def evaluate(methods: Sequence[str], data: Iterable[str | os.PathLike] = (),
         ``{"rr": summary, "fr": summary, "failures": [...], "protocol": {...}}``.
     """
     from .. import __version__
-    from ..fusion import fuse
+    from ..fusion import fuse, get_method
     from ..io import read_h5
     from ..metrics import full_resolution as fr_indices
     from ..metrics import reduced_resolution
@@ -135,8 +135,13 @@ def evaluate(methods: Sequence[str], data: Iterable[str | os.PathLike] = (),
                            "file": str(path)}
                     t0 = time.perf_counter()
                     try:
+                        extra = {}
+                        if get_method(name).family == "neural":  # the same prompt as training
+                            from ..prompts import prompt_meta
+
+                            extra["prompt_meta"] = prompt_meta(attrs)
                         f = np.asarray(fuse(ms, pan, method=name, sensor=sensor, ratio=ratio,
-                                            **opts))
+                                            **opts, **extra))
                         row["seconds"] = time.perf_counter() - t0
                         if clip:
                             f = np.clip(f, 0, top)

@@ -51,5 +51,10 @@ def load_sample(name: str) -> ScenePair:
     ms, pan = sample_paths(name)
     pair = read_geotiff_pair(ms, pan, sensor=SAMPLES[_key(name)][1], nodata=0)
     pair.meta["sample"] = name
+    imd = next(ms.parent.glob("*.IMD"), None)
+    if imd is not None:  # acquisition geometry (sun elevation, off-nadir angle)
+        from .extra import read_imd
+
+        pair.meta.update(read_imd(imd))
     pair.meta["licence"] = "DigitalGlobe sample imagery (dgsamples): do not redistribute"
     return pair

@@ -39,10 +39,14 @@ def precompute_prompts(dataset: str | os.PathLike, describer, encoder, cache_dir
         sensor = sensor or (f.attrs.get("sensor") or None)
         if isinstance(sensor, bytes):
             sensor = sensor.decode()
+        from . import prompt_meta
+
+        meta = prompt_meta(f.attrs)
         texts, sources = [], []
         vectors = np.empty((n, encoder.dim), np.float32)
         for i in tqdm(range(n), desc="prompts", unit="sample", disable=not progress):
-            p = prompt_for_pair(f["ms"][i], f["pan"][i], describer, encoder, sensor, ratio, cache)
+            p = prompt_for_pair(f["ms"][i], f["pan"][i], describer, encoder, sensor, ratio, cache,
+                                meta)
             texts.append(p.text)
             sources.append(p.source)
             vectors[i] = p.embedding

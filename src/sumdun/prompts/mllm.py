@@ -181,7 +181,7 @@ class MLLMDescriber:
             raise MLLMError("the MLLM server returned an empty description")
         return " ".join(text.split())
 
-    def describe(self, ms, pan, sensor=None, ratio: int = 4) -> str:
+    def describe(self, ms, pan, sensor=None, ratio: int = 4, meta: dict | None = None) -> str:
         url, body = self.request(*self.images(np.asarray(ms), np.asarray(pan), sensor))
         error: Exception | None = None
         for attempt in range(self.retries + 1):
@@ -206,5 +206,5 @@ class MLLMDescriber:
                           stacklevel=2)
             stats = StatsDescriber()
             self.last_source = stats.key()
-            return stats.describe(ms, pan, sensor, ratio)
+            return stats.describe(ms, pan, sensor, ratio, meta=meta)
         raise error

@@ -6,6 +6,7 @@ file, and misbehaves on request, chosen by the model name:
   error500 -> HTTP 500                  error400  -> HTTP 400
   badjson  -> a body that is not JSON   nocontent -> JSON without the message content
   trickle  -> the answer one byte every 0.5 s (never trips a per-read timeout)
+  empty / long / refuse / offtopic -> an answer that is not a usable description
 
 Run: python mllm_stub_server.py PORT LOGFILE   (prints "ready" when listening)
 """
@@ -42,6 +43,14 @@ class Handler(BaseHTTPRequestHandler):
             self.send_response(404)
             self.end_headers()
             return
+        bad = {"empty": "  ", "long": " ".join(["urban"] * 300),
+               "refuse": "I'm sorry, I cannot see images in this conversation.",
+               "offtopic": "The capital of France is Paris, known for its cuisine and art."}
+        if mode in bad:
+            if "choices" in out:
+                out["choices"][0]["message"]["content"] = bad[mode]
+            else:
+                out["message"]["content"] = bad[mode]
         if mode == "nocontent":
             out = {"choices": []} if "choices" in out else {"done": True}
         data = b"<html>not json" if mode == "badjson" else json.dumps(out).encode()

@@ -235,6 +235,30 @@ def test_mllm_timeout_bounds_the_whole_request(server):
     assert time.perf_counter() - t0 < 3.0
 
 
+@pytest.mark.parametrize("model, why", [("empty", "empty"), ("long", "too long .300 words"),
+                                        ("refuse", "refused"), ("offtopic", "off-topic")])
+def test_mllm_unusable_answers_fall_back_to_stats(server, model, why):
+    """An answer that is empty, too long, a refusal or off-topic is not used: the stats
+    description is, with a warning, and it is recorded (and cached) as coming from stats."""
+    url, log = server
+    d = MLLMDescriber(base_url=url + "/v1", model=model, retries=2)
+    ms, pan = _pair()
+    with pytest.warns(RuntimeWarning, match=why):
+        text = d.describe(ms, pan, "wv3")
+    assert text == StatsDescriber().describe(ms, pan, "wv3")
+    assert d.last_source == StatsDescriber().key()
+    assert len(_requests(log)) == 1  # a reply that is not a description is not retried
+
+
+def test_mllm_answer_checks():
+    from sumdun.prompts.mllm import answer_problem
+
+    ok = "A dense residential area with red roofs, narrow streets and a few trees; hazy."
+    assert answer_problem(ok) is None
+    assert "off-topic" in answer_problem("Sure! Here is a poem about spring.")
+    assert "empty" in answer_problem("")
+
+
 def test_mllm_http_errors(server):
     url, log = server
     with pytest.raises(MLLMError, match="HTTP 500"):

@@ -80,7 +80,7 @@ def _cmd_prompts(args) -> int:
     describer = get_describer(args.describer, **options)
     encoder = get_encoder(args.encoder)
     out = precompute_prompts(args.dataset, describer, encoder, cache_dir=args.cache,
-                             out=args.out, sensor=args.sensor)
+                             out=args.out, sensor=args.sensor, progress=not args.quiet)
     print(f"wrote {out}")
     return 0
 

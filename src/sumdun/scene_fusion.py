@@ -257,10 +257,10 @@ def _provenance(method: str, sensor, options: dict, prompt_text: str | None, ms_
         folder = Path(w) if Path(w).is_dir() else weights_dir(w)
         f = folder / "model.safetensors"
         if f.exists():
-            import hashlib
+            from ._files import file_sha256
 
             tags["SUMDUN_WEIGHTS"] = folder.name
-            tags["SUMDUN_WEIGHTS_SHA256"] = hashlib.sha256(f.read_bytes()).hexdigest()
+            tags["SUMDUN_WEIGHTS_SHA256"] = file_sha256(f)
         if prompt_text is not None:
             tags["SUMDUN_PROMPT"] = prompt_text
     return tags

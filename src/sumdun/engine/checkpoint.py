@@ -8,7 +8,6 @@ renamed into place) and ``meta.json`` holds the sha256 of each tensor file.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -18,6 +17,7 @@ from typing import Any
 
 import torch
 
+from .._files import file_sha256 as _sha256
 from ..errors import DataError
 from ..io.atomic import remove_stale_parts
 
@@ -62,14 +62,6 @@ def unflatten_state(skeleton: Any, tensors: dict[str, torch.Tensor]) -> Any:
             items = [unflatten_state(v, tensors) for v in skeleton["__list__"]]
             return tuple(items) if skeleton.get("tuple") else items
     return skeleton
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def save_checkpoint(folder: str | os.PathLike, model: torch.nn.Module, meta: dict,

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .._deps import package_dir
+from .._files import file_sha256 as _sha256
 
 __all__ = ["TextEncoder", "BGESmallEncoder", "HashEncoder", "SentenceTransformerEncoder",
            "get_encoder", "BGE_SMALL_SHA256"]
@@ -48,14 +49,6 @@ class TextEncoder:
 def _normalise(v: np.ndarray) -> np.ndarray:
     v = np.asarray(v, dtype=np.float32)
     return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _bge_dir() -> Path:

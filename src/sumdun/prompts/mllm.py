@@ -47,6 +47,41 @@ class MLLMError(RuntimeError):
     """The MLLM server did not give a usable description."""
 
 
+#: an answer longer than this many words is not the short description asked for
+MAX_WORDS = 120
+#: an on-topic answer names at least one of these (scene content, texture, conditions)
+TOPIC_WORDS = frozenset("""
+    urban city town suburb suburban residential industrial commercial rural agricultural farm
+    farmland field fields crop crops cropland orchard vineyard pasture grass grassland meadow
+    forest forests wood woods woodland tree trees shrub shrubs vegetation vegetated green
+    park parks garden water river rivers lake lakes sea ocean coast coastal harbour harbor port
+    canal pond wetland beach sand desert bare soil rock rocky mountain mountains hill hills
+    snow ice glacier cloud clouds cloudy haze hazy smoke shadow shadows building buildings
+    house houses roof roofs road roads street streets highway parking airport runway bridge
+    railway dense sparse texture textured edges edge pattern patterns landscape terrain
+    land scene area region settlement village neighbourhood neighborhood block blocks
+""".split())
+_REFUSAL = ("i'm sorry", "i am sorry", "i cannot", "i can't", "as an ai", "unable to",
+            "i do not have", "i don't have", "cannot assist", "can't help")
+
+
+def answer_problem(text: str) -> str | None:
+    """Why an MLLM answer is not a usable scene description (None when it is): empty, too
+    long (over :data:`MAX_WORDS` words), a refusal, or off-topic (no word of
+    :data:`TOPIC_WORDS`)."""
+    words = text.split()
+    if not words:
+        return "the answer is empty"
+    if len(words) > MAX_WORDS:
+        return f"the answer is too long ({len(words)} words, at most {MAX_WORDS})"
+    low = text.lower()
+    if any(r in low for r in _REFUSAL):
+        return "the model refused or could not see the images"
+    if not {w.strip(".,;:!?()\"'").lower() for w in words} & TOPIC_WORDS:
+        return "the answer is off-topic (no land cover, structure or condition named)"
+    return None
+
+
 def _downscale(img: np.ndarray, max_side: int) -> np.ndarray:
     step = max(1, int(np.ceil(max(img.shape[-2:]) / max_side)))
     return img[..., ::step, ::step]
@@ -177,8 +212,8 @@ class MLLMDescriber:
             raise MLLMError(f"malformed reply from the MLLM server (no message content): "
                             f"keys {sorted(reply) if isinstance(reply, dict) else type(reply)}") \
                 from err
-        if not isinstance(text, str) or not text.strip():
-            raise MLLMError("the MLLM server returned an empty description")
+        if not isinstance(text, str):
+            raise MLLMError("malformed reply from the MLLM server (content is not text)")
         return " ".join(text.split())
 
     def describe(self, ms, pan, sensor=None, ratio: int = 4, meta: dict | None = None) -> str:
@@ -189,6 +224,13 @@ class MLLMDescriber:
                 time.sleep(self.backoff * 2 ** (attempt - 1))
             try:
                 text = self._text(self._post(url, body))
+                problem = answer_problem(text)
+                if problem is not None:  # a reply, but not a description: no retry
+                    warnings.warn(f"MLLM {self.model} at {url}: {problem}; using the offline "
+                                  "stats description instead", RuntimeWarning, stacklevel=2)
+                    stats = StatsDescriber()
+                    self.last_source = stats.key()
+                    return stats.describe(ms, pan, sensor, ratio, meta=meta)
                 self.last_source = self.key()
                 return text
             except urllib.error.HTTPError as err:

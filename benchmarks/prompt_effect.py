@@ -51,8 +51,10 @@ def held_out_sets(data: Path, limit: int | None):
     for scene in ("pairmax-w3-muni-urb", "pairmax-w3-muni-nat", "pairmax-w2-miam-urb",
                   "spacenet-wv3-shanghai", "spacenet-wv2-rotterdam-1"):
         p = load_extra(scene)
-        gt = p.ms.astype(np.float64)
-        ms_lr, pan_lr = wald(gt, p.pan.astype(np.float64), p.sensor, p.ratio)
+        h, w = (n // p.ratio * p.ratio for n in p.ms.shape[1:])
+        gt = p.ms[:, :h, :w].astype(np.float64)
+        pan = p.pan[:, :h * p.ratio, :w * p.ratio].astype(np.float64)
+        ms_lr, pan_lr = wald(gt, pan, p.sensor, p.ratio)
         items = []
         for y in range(0, gt.shape[1] - 127, 128):
             for x in range(0, gt.shape[2] - 127, 128):

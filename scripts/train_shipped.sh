@@ -2,11 +2,13 @@
 # How the shipped sumdun_small weights are made (run from the repository root, in .venv):
 # 1. reduced-resolution data from the dgsamples WorldView-2/3 scenes, 8-band and 4-band subsets
 # 2. stats descriptions + bge-small embeddings for every training and validation patch
-# 3. training in four steps, each starting from the previous one's best checkpoint:
+# 3. training in five steps, each starting from the previous one's best checkpoint:
 #    configs/sumdun_small_dgsamples.yaml (L1, X_0 = interp23tap), sumdun_small_bth_init.yaml
 #    (X_0 = BT-H), sumdun_small_q2n_finetune.yaml and sumdun_small_q2n_finetune_2.yaml (L1 + Q2n
-#    loss); the shipped weights are runs/sumdun_small_q2n_finetune_2/best. The shipped run stopped
-#    step 1 after 21 of 25 epochs and step 2 after 9 of 14 (see meta.json's provenance).
+#    loss), sumdun_small_stats2_prompts.yaml (the same with the stats-2 prompts, from the
+#    shipped step-4 weights); the shipped weights are runs/sumdun_small_stats2_prompts/best. The
+#    shipped run stopped step 1 after 21 of 25 epochs and step 2 after 9 of 14, and steps 1-4
+#    saw stats-1 prompts (see meta.json's provenance).
 set -euo pipefail
 PY=${PY:-.venv/bin/python}
 SUMDUN=${SUMDUN:-.venv/bin/sumdun}
@@ -17,3 +19,6 @@ done
 for step in dgsamples bth_init q2n_finetune q2n_finetune_2; do
   $SUMDUN train --config "configs/sumdun_small_$step.yaml" "$@"
 done
+# step 5 starts from the weights named sumdun_small: copy step 4's best there first
+cp runs/sumdun_small_q2n_finetune_2/best/model.safetensors src/sumdun/weights/sumdun_small/
+$SUMDUN train --config configs/sumdun_small_stats2_prompts.yaml "$@"

@@ -1,7 +1,8 @@
 """The shipped ``sumdun_small`` weights keep the README's claims on the held-out test stripes of
 the dgsamples scenes (never trained on): SUM-DUN beats every classical method on Q2n, SAM,
-ERGAS and PSNR on each of the four test sets, with the margins the README reports; the stats
-prompt steers it where the README says it does. (About a minute: every method on 63 patches.)
+ERGAS and PSNR on each of the four test sets, with the numbers the README reports; the prompts
+change the result as much as, and no more than, the README says. (About a minute: every method
+on 68 patches.)
 """
 import numpy as np
 import pytest
@@ -16,8 +17,8 @@ from sumdun.weights import available  # noqa: E402
 SETS = ("wv3", "wv3-4band", "wv2", "wv2-4band")
 KEYS = ("Q2n", "SAM", "ERGAS", "PSNR")
 #: README "Evaluation" tables, SUM-DUN's mean Q2n and PSNR per test set.
-README_Q2N = {"wv3": 0.9372, "wv3-4band": 0.9471, "wv2": 0.9254, "wv2-4band": 0.9256}
-README_PSNR = {"wv3": 39.56, "wv3-4band": 38.68, "wv2": 35.76, "wv2-4band": 37.79}
+README_Q2N = {"wv3": 0.9377, "wv3-4band": 0.9473, "wv2": 0.9263, "wv2-4band": 0.9252}
+README_PSNR = {"wv3": 39.58, "wv3-4band": 38.69, "wv2": 35.79, "wv2-4band": 37.78}
 
 pytestmark = pytest.mark.skipif("sumdun_small" not in available(), reason="no shipped weights")
 
@@ -57,35 +58,44 @@ def test_sumdun_beats_every_classical_method(table, name):
     assert ours["PSNR"] == pytest.approx(README_PSNR[name], abs=0.02)
 
 
-def test_stats_prompt_beats_no_prompt_where_the_readme_says(test_sets):
-    """Measured with these weights (docs/prompts.md): the scene's stats prompt against none,
-    mean Q2n over the test patches: +0.014 on WorldView-2 4-band, +0.002 on WorldView-2, within
-    +-0.0004 on WorldView-3. Checked: clearly better on wv2-4band (by more than the spread of
-    the per-patch difference over the patches' count), never clearly worse elsewhere."""
+def test_prompt_effect_is_what_the_readme_says(test_sets):
+    """README "Do the prompts steer the network?", mean Q2n over the test patches: the scene's
+    own stats prompt beats no prompt on WorldView-2 4-band (by 0.013, more than 3 standard
+    errors) and is never clearly worse elsewhere; another patch's prompt does as well as the
+    own one (within 0.001 or 3 standard errors): the content of the prompt does not matter."""
     from sumdun.fusion import fuse
     from sumdun.io import read_h5
     from sumdun.metrics import q2n
+    from sumdun.prompts import StatsDescriber, prompt_meta
 
     for name in SETS:
         d = read_h5(test_sets[name])
-        diffs = []
-        for gt, ms, pan in zip(d["gt"], d["ms"], d["pan"]):
-            q = [q2n(np.clip(fuse(ms, pan, "sumdun", sensor=name.split("-")[0], prompt=p),
-                             0, 2047), gt) for p in ("stats", None)]
-            diffs.append(q[0] - q[1])
-        diffs = np.array(diffs)
-        sem = diffs.std(ddof=1) / np.sqrt(len(diffs))
-        if name == "wv2-4band":
-            assert diffs.mean() > 0.01 and diffs.mean() > 3 * sem, (name, diffs.mean(), sem)
-        else:
-            assert diffs.mean() > -max(3 * sem, 1e-3), (name, diffs.mean(), sem)
+        sensor, meta = name.split("-")[0], prompt_meta(d["attrs"])
+        texts = [StatsDescriber().describe(ms, pan, sensor, 4, meta=meta)
+                 for ms, pan in zip(d["ms"], d["pan"])]
+        n = len(texts)
+        rows = []
+        for i, (gt, ms, pan) in enumerate(zip(d["gt"], d["ms"], d["pan"])):
+            rows.append([q2n(np.clip(fuse(ms, pan, "sumdun", sensor=sensor, prompt=p), 0, 2047),
+                             gt) for p in (texts[i], None, texts[(i + n // 2) % n])])
+        rows = np.array(rows)
+        for col, what in ((1, "none"), (2, "shuffled")):
+            diff = rows[:, 0] - rows[:, col]
+            sem = diff.std(ddof=1) / np.sqrt(n)
+            if what == "none" and name == "wv2-4band":
+                assert diff.mean() > 0.01 and diff.mean() > 3 * sem, (name, diff.mean(), sem)
+            elif what == "none":
+                assert diff.mean() > -max(3 * sem, 1e-3), (name, diff.mean(), sem)
+            else:
+                assert abs(diff.mean()) < max(3 * sem, 1e-3), (name, diff.mean(), sem)
 
 
 @pytest.mark.parametrize("bits", [8, 10, 12, 14, 16])
 def test_same_scene_at_any_bit_depth_gives_the_same_fusion(test_sets, bits):
     """The 11-bit test patch requantised to ``bits`` and fused with ``bits=`` equals the 11-bit
-    fusion, relative to each range, within the quantisation: mean error under one step,
-    largest under eight."""
+    fusion, relative to each range, within the quantisation of the coarser product: mean error
+    under one step, largest under eight (a step of the 11-bit original for the finer products:
+    requantising moves a rounded percentage of the stats prompt now and then)."""
     from sumdun.fusion import fuse
     from sumdun.io import read_h5
 
@@ -96,7 +106,8 @@ def test_same_scene_at_any_bit_depth_gives_the_same_fusion(test_sets, bits):
     out = fuse(np.round(ms / 2047 * top), np.round(pan / 2047 * top), "sumdun", sensor="wv3",
                bits=bits) / top
     err = np.abs(out - ref)
-    assert err.mean() < 1 / top and err.max() < 8 / top, (err.mean() * top, err.max() * top)
+    step = 1 / min(top, 2047)
+    assert err.mean() < step and err.max() < 8 * step, (err.mean() / step, err.max() / step)
 
 
 def test_float_reflectance_and_a_contradicting_range(test_sets):

@@ -246,3 +246,32 @@ def test_sumdun_tiles_agree_with_untiled(tmp_path):
     assert diff < 1e-3 * RANGE
     shifted = np.abs(ref[:, 1:] - tiled[:, :-1]).mean()
     assert shifted > 5 * diff
+
+
+def test_scene_prompt_reads_gsd_and_acquisition_geometry(tmp_path):
+    """SUM-DUN's scene prompt names the ground sampling distance (from the georeferencing) and
+    the sun elevation and off-nadir angle, from a DigitalGlobe .IMD beside the MS file or from
+    GeoTIFF tags; the output's SUMDUN_PROMPT tag records it."""
+    from sumdun.io.extra import geometry_from_tags, read_imd
+
+    _, ms, pan = scene(seed=6, bands=4, h=64, w=64)
+    ms_p, pan_p = write_pair(tmp_path / "a", ms, pan, ms_res=2.0)  # PAN 0.5 m
+    ms_p.with_suffix(".IMD").write_text(
+        'version = "28.3";\nBEGIN_GROUP = IMAGE_1\n\tmeanSunAz = 169.2;\n'
+        "\tmeanSunEl =  19.1;\n\tmeanOffNadirViewAngle =  12.7;\nEND_GROUP = IMAGE_1\n")
+    assert read_imd(ms_p.with_suffix(".IMD")) == {"sun_elevation": 19.1, "off_nadir": 12.7}
+    out = fuse_geotiff(ms_p, pan_p, tmp_path / "o.tif", method="sumdun", sensor="qb",
+                       progress=False)
+    with rasterio.open(out) as ds:
+        text = ds.tags()["SUMDUN_PROMPT"]
+    assert "at 0.5 m" in text and "low sun (19 deg elevation)" in text
+    assert "13 deg off nadir" in text
+    assert geometry_from_tags({"SUN_ELEVATION": "55.5", "offNadirAngle": "7"}) == \
+        {"sun_elevation": 55.5, "off_nadir": 7.0}
+    b = write_pair(tmp_path / "b", ms, pan, ms_res=2.0)
+    with rasterio.open(b[0], "r+") as ds:
+        ds.update_tags(SUN_ELEVATION="64", OFF_NADIR="3")
+    out = fuse_geotiff(*b, tmp_path / "p.tif", method="sumdun", sensor="qb", progress=False)
+    with rasterio.open(out) as ds:
+        text = ds.tags()["SUMDUN_PROMPT"]
+    assert "high sun (64 deg elevation)" in text and "3 deg off nadir" in text

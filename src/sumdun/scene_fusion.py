@@ -104,10 +104,11 @@ def _scene_prompt(ms_ds, pan_ds, ms_win, pan_win, sensor, ratio, describer, band
     meta = {}
     if pan_ds.crs is not None and pan_ds.crs.is_projected:  # of the overview's pixels
         meta["gsd_m"] = abs(pan_ds.transform.a) * float(pan_win.width) / pan.shape[2]
+    from .io.extra import geometry_from_tags, read_imd
+
+    meta.update(geometry_from_tags(ms_ds.tags()))  # GeoTIFF tags, then a DigitalGlobe .IMD
     imd = _imd_beside(ms_ds.name)
     if imd is not None:
-        from .io.extra import read_imd
-
         meta.update({k: v for k, v in read_imd(imd).items() if k in ("sun_elevation",
                                                                        "off_nadir")})
     return describer.describe(ms, pan, sensor, ratio, meta=meta)

@@ -15,7 +15,7 @@ import numpy as np
 from ..sensors import get_sensor
 from .scene import ScenePair
 
-__all__ = ["shared_data_root", "EXTRA_SCENES", "load_extra", "read_imd"]
+__all__ = ["shared_data_root", "EXTRA_SCENES", "load_extra", "read_imd", "geometry_from_tags"]
 
 
 def shared_data_root() -> Path | None:
@@ -61,6 +61,26 @@ def read_imd(path: str | os.PathLike) -> dict:
         if sep and k in keys and keys[k] not in out:
             try:
                 out[keys[k]] = v if k == "firstLineTime" else float(v)
+            except ValueError:
+                continue
+    return out
+
+
+#: GeoTIFF metadata tag names (lower case, no separators) that carry the acquisition geometry
+_TAGS = {"sunelevation": "sun_elevation", "meansunel": "sun_elevation", "sunel": "sun_elevation",
+         "offnadir": "off_nadir", "offnadirangle": "off_nadir",
+         "meanoffnadirviewangle": "off_nadir", "viewangle": "off_nadir"}
+
+
+def geometry_from_tags(tags: dict) -> dict:
+    """``sun_elevation`` / ``off_nadir`` (degrees) from GeoTIFF metadata tags such as
+    ``SUN_ELEVATION``, ``sunElevation``, ``OFF_NADIR`` or ``meanOffNadirViewAngle``."""
+    out: dict = {}
+    for k, v in tags.items():
+        key = _TAGS.get("".join(ch for ch in str(k).lower() if ch.isalnum()))
+        if key and key not in out:
+            try:
+                out[key] = float(str(v).strip().rstrip(";").strip('"'))
             except ValueError:
                 continue
     return out

@@ -312,7 +312,8 @@ def fuse_geotiff(ms_path: str | os.PathLike, pan_path: str | os.PathLike,
         **options: method options (toolbox defaults otherwise).
 
     Nodata never enters a method's statistics: inside each tile, invalid pixels are filled
-    with their nearest valid pixel's values before fusing and set to nodata afterwards.
+    with the valid pixels' band means before fusing (see :func:`_fill_invalid`) and set to
+    nodata afterwards.
 
     Returns:
         The output path.

@@ -347,3 +347,34 @@ def test_cli_ablate_trains_each_named_variant(dataset, tmp_path, capsys):
     assert (conf["T4-I"]["degradation"], conf["T4-I"]["prox"]) == ("2d", "2d")
     assert conf["T4-IV"]["multiscale"] is False and conf["T4-IV"]["prox"] == "3d"
     assert conf["T5-IV"]["spim"] == "cross-attention"
+
+
+def test_full_resolution_training_needs_no_reference(dataset, tmp_path):
+    """With l1_weight 0 and the full-resolution losses, a file with only ms and pan trains, and
+    the spectral-consistency loss of the model's output on it goes down; asking for L1 on such
+    a file is a clear error, and all-zero weights are refused."""
+    from sumdun.engine.fr_losses import spectral_consistency_loss
+    from sumdun.engine.train import PatchSet
+    from sumdun.errors import UsageError
+    from sumdun.io import read_h5, write_h5
+
+    out, _ = dataset
+    d = read_h5(out / "wv3_test_fr.h5")
+    fr = write_h5(tmp_path / "fr.h5", {"ms": d["ms"], "pan": d["pan"]}, attrs=d["attrs"])
+    cfg = dict(l1_weight=0.0, spectral_weight=1.0, spatial_weight=0.1)
+    torch.manual_seed(0)
+    model = create_model("sumdun_tiny")
+    s = PatchSet(fr, needs_gt=False)
+    ms, pan, gt, _ = s.batch(torch.arange(len(s)))
+    assert gt is None
+    with torch.no_grad():
+        before = float(spectral_consistency_loss(model.eval()(ms, pan), ms, "wv3"))
+    res = fit(_cfg(tmp_path / "run", [str(fr)], [], epochs=3, **cfg))
+    load_checkpoint(res["last"], model)
+    with torch.no_grad():
+        after = float(spectral_consistency_loss(model.eval()(ms, pan), ms, "wv3"))
+    assert after < before
+    with pytest.raises(ValueError, match="lacks \\['gt'\\]"):
+        fit(_cfg(tmp_path / "l1", [str(fr)], [], epochs=1))
+    with pytest.raises(UsageError, match="every loss weight is 0"):
+        fit(_cfg(tmp_path / "z", [str(fr)], [], epochs=1, l1_weight=0.0))

@@ -1,7 +1,11 @@
 """Unified multi-sensor training of SUM-DUN: ``fit(TrainConfig)`` and ``sumdun train``.
 
 Each batch holds one dataset (one band count); datasets are drawn by size or by configured
-weights. L1 loss on the [0, 1]-scaled HRMS (optionally plus ``q2n_weight * (1 - Q2n)``), AdamW,
+weights. Loss: ``l1_weight`` x L1 on the [0, 1]-scaled HRMS, plus optionally
+``q2n_weight * (1 - Q2n)`` and the full-resolution losses of :mod:`sumdun.engine.fr_losses`
+(``spectral_weight``, ``spatial_weight``), which need no reference: with ``l1_weight: 0`` and
+no Q2n term, training files need only ``ms`` and ``pan`` (e.g. ``*_test_fr.h5``, a user's
+archive). AdamW,
 linear warm-up then cosine decay, gradient clipping, validation each epoch (Q2n, PSNR, SAM,
 ERGAS per dataset, on digital numbers), best and last checkpoints (safetensors + JSON), a CSV
 log, and exact resume: the sampler's order is a function of (seed, epoch), and the optimizer,
@@ -28,6 +32,7 @@ from ..metrics.reduced import q2n_map
 from ..models import create_model
 from ..sensors import get_sensor
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .fr_losses import spatial_consistency_loss, spectral_consistency_loss
 
 __all__ = ["TrainConfig", "PatchSet", "MixedBatches", "fit", "load_config"]
 
@@ -48,6 +53,9 @@ class TrainConfig:
     clip: float = 1.0
     balance_weight: float = 0.01  # weight of SPIM's routing balance loss (0: off)
     q2n_weight: float = 0.0       # weight of the (1 - Q2n) loss per patch, 32 x 32 blocks (0: off)
+    l1_weight: float = 1.0        # weight of the L1 loss against gt (0: files need no gt)
+    spectral_weight: float = 0.0  # full-resolution spectral consistency (engine/fr_losses.py)
+    spatial_weight: float = 0.0   # full-resolution spatial (local correlation with the PAN)
     init: str | None = None       # start from these weights (checkpoint folder or shipped name)
     seed: int = 0
     sampling: object = "size"     # "size" or {dataset name: weight}
@@ -143,22 +151,23 @@ def _typed(raw: dict, source) -> dict:
 
 
 class PatchSet:
-    """A PanCollection file in memory, scaled to [0, 1] by the sensor's bit depth."""
+    """A PanCollection file in memory, scaled to [0, 1] by the sensor's bit depth (``gt`` may be
+    absent when ``needs_gt`` is False: full-resolution pairs without a reference)."""
 
-    def __init__(self, path: str | os.PathLike, prompts: bool = True):
+    def __init__(self, path: str | os.PathLike, prompts: bool = True, needs_gt: bool = True):
         h5py = require("h5py")
         self.path = Path(path)
         if not self.path.exists():
             raise FileNotFoundError(f"training data not found: {self.path}")
         with h5py.File(self.path, "r") as f:
-            missing = {"gt", "ms", "pan"} - set(f)
+            missing = ({"gt", "ms", "pan"} if needs_gt else {"ms", "pan"}) - set(f)
             if missing:
                 raise ValueError(f"{self.path} lacks {sorted(missing)} (PanCollection layout)")
             attrs = dict(f.attrs)
             bits = int(attrs.get("bits", 0)) or (get_sensor(attrs["sensor"]).bits
                                                  if "sensor" in attrs else 11)
             self.scale = float(2 ** bits - 1)
-            self.gt = torch.from_numpy(f["gt"][()]).float() / self.scale
+            self.gt = torch.from_numpy(f["gt"][()]).float() / self.scale if "gt" in f else None
             self.ms = torch.from_numpy(f["ms"][()]).float() / self.scale
             self.pan = torch.from_numpy(f["pan"][()]).float() / self.scale
         self.sensor = str(attrs.get("sensor", "generic"))
@@ -173,16 +182,16 @@ class PatchSet:
                 self.encoder = {"name": str(g.attrs.get("encoder")),
                                 "sha256": str(g.attrs.get("encoder_weights_sha256")),
                                 "dim": int(g.attrs.get("dim"))}
-            if len(self.text) != len(self.gt):
-                raise ValueError(f"{side} has {len(self.text)} embeddings for {len(self.gt)} "
+            if len(self.text) != len(self):
+                raise ValueError(f"{side} has {len(self.text)} embeddings for {len(self)} "
                                  "samples; recompute it with sumdun prompts")
 
     def __len__(self) -> int:
-        return len(self.gt)
+        return len(self.ms)
 
     def batch(self, idx: torch.Tensor):
         text = None if self.text is None else self.text[idx]
-        return self.ms[idx], self.pan[idx], self.gt[idx], text
+        return self.ms[idx], self.pan[idx], None if self.gt is None else self.gt[idx], text
 
 
 class MixedBatches:
@@ -319,7 +328,11 @@ def fit(cfg: TrainConfig, resume: bool = False, stop_after: int | None = None) -
     torch.manual_seed(cfg.seed)
     rank, world, device = _distributed(_device(cfg.device))
     main = rank == 0
-    train_sets = [PatchSet(p, cfg.prompts) for p in cfg.train]
+    if not (cfg.l1_weight or cfg.q2n_weight or cfg.spectral_weight or cfg.spatial_weight):
+        raise UsageError("every loss weight is 0: set l1_weight, q2n_weight, spectral_weight "
+                         "or spatial_weight")
+    train_sets = [PatchSet(p, cfg.prompts, needs_gt=bool(cfg.l1_weight or cfg.q2n_weight))
+                  for p in cfg.train]
     val_sets = [PatchSet(p, cfg.prompts) for p in cfg.val]
     encoders = {json.dumps(s.encoder, sort_keys=True) for s in train_sets if s.encoder}
     if len(encoders) > 1:
@@ -398,10 +411,22 @@ def fit(cfg: TrainConfig, resume: bool = False, stop_after: int | None = None) -
                 out = net(ms, pan, text, prompt_drop=drop)
                 # sum over this rank / elements of the global batch, x world (DDP averages):
                 # the gradient of the global batch's mean L1 on any number of ranks
-                n_global = gt[0].numel() * len(idx)
-                loss = (out - gt).abs().sum() * (world / n_global) * (1.0 if real else 0.0)
-                l1_part = loss.detach()
-                if cfg.q2n_weight:
+                share = world * len(pos) / len(idx) * (1.0 if real else 0.0)  # of a rank's mean
+                if gt is not None:
+                    n_global = gt[0].numel() * len(idx)
+                    loss = (out - gt).abs().sum() * (world / n_global) * (1.0 if real else 0.0)
+                    l1_part = loss.detach()
+                    loss = cfg.l1_weight * loss
+                else:
+                    loss = l1_part = torch.zeros((), device=out.device)
+                sensor = train_sets[d].sensor
+                if cfg.spectral_weight:  # full resolution: no reference needed
+                    loss = loss + cfg.spectral_weight * share * spectral_consistency_loss(
+                        out.float(), ms.float(), sensor, model.cfg.ratio)
+                if cfg.spatial_weight:
+                    loss = loss + cfg.spatial_weight * share * spatial_consistency_loss(
+                        out.float(), ms.float(), pan.float(), sensor, model.cfg.ratio)
+                if cfg.q2n_weight and gt is not None:
                     loss = loss + cfg.q2n_weight * q2n_loss(out, gt) * (world / len(idx)) * \
                         (1.0 if real else 0.0)
                 if cfg.balance_weight:  # per rank on several ranks (equal in expectation)

@@ -152,6 +152,16 @@ def _cmd_fuse(args) -> int:
     for key, flag in _CLI_OWNED.items():
         if key in options:
             raise UsageError(f"-o {key}=... : use {flag} instead")
+    for key in ("adapt", "adapt_mode", "adapt_seconds", "save_adapted", "weights"):
+        value = getattr(args, key)
+        if value is not None:
+            if key in options:
+                raise UsageError(f"-o {key}=... : use --{key.replace('_', '-')} instead")
+            options[key] = value
+    if args.adapt is not None and args.adapt < 1:
+        raise UsageError(f"--adapt takes a number of steps >= 1, got {args.adapt}")
+    if args.adapt_mode not in (None, "rr", "fr", "both"):
+        raise UsageError(f"--adapt-mode must be rr, fr or both, got {args.adapt_mode!r}")
     describer_options = {}
     if args.describer == "mllm":
         describer_options = dict(base_url=args.base_url, model=args.model)
@@ -340,6 +350,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--overviews", action="store_true", help="add internal overviews "
                    "(averaged, as gdaladdo -r average)")
     s.add_argument("--json", action="store_true", help="print a JSON summary of the run")
+    s.add_argument("--weights", default=None, help="SUM-DUN: a checkpoint folder (e.g. one "
+                   "written by --save-adapted) instead of the shipped weights")
+    s.add_argument("--adapt", type=int, default=None, metavar="STEPS", help="SUM-DUN: "
+                   "fine-tune a copy of the weights on this scene first (a central window)")
+    s.add_argument("--adapt-mode", default=None, help="rr (Wald-degraded scene, default), "
+                   "fr (full-resolution losses) or both")
+    s.add_argument("--adapt-seconds", type=float, default=None, help="time budget of --adapt")
+    s.add_argument("--save-adapted", default=None, metavar="DIR", help="keep the adapted "
+                   "weights for other scenes of this sensor (--weights DIR)")
     s.add_argument("--crop-to-overlap", action="store_true", help="fuse the shared ground "
                    "when the MS and PAN extents differ")
     s.add_argument("-o", "--option", action="append", metavar="KEY=VALUE",

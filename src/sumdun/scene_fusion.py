@@ -114,6 +114,53 @@ def _scene_prompt(ms_ds, pan_ds, ms_win, pan_win, sensor, ratio, describer, band
     return describer.describe(ms, pan, sensor, ratio, meta=meta)
 
 
+#: largest window (PAN pixels a side) a scene is adapted on: memory as bounded as one tile's
+ADAPT_WINDOW = 1024
+
+
+def _adapt_on_window(ms_ds, pan_ds, ms_win, pan_win, band_idx, sensor, ratio, options, ms_nd,
+                     progress, stack) -> dict:
+    """Adapt SUM-DUN on the central window (at most :data:`ADAPT_WINDOW` PAN pixels a side)
+    of the scene and return the options that fuse every tile with the adapted weights."""
+    import tempfile
+
+    import torch
+
+    from .classical.neural import _pretrained, _prompt, data_scale
+    from .engine.adapt import adapt
+    from .engine.checkpoint import save_checkpoint
+
+    windows = require("rasterio.windows")
+    opts = dict(options)
+    steps = int(opts.pop("adapt"))
+    mode = opts.pop("adapt_mode", "rr")
+    seed = int(opts.pop("adapt_seed", 0))
+    seconds = opts.pop("adapt_seconds", None)
+    save = opts.pop("save_adapted", None)
+    side = min(ADAPT_WINDOW // ratio, int(ms_win.height), int(ms_win.width))
+    r0 = int(ms_win.row_off) + (int(ms_win.height) - side) // 2
+    c0 = int(ms_win.col_off) + (int(ms_win.width) - side) // 2
+    ms = ms_ds.read(band_idx, window=windows.Window(c0, r0, side, side)).astype(np.float64)
+    pr = int(pan_win.row_off) + (r0 - int(ms_win.row_off)) * ratio
+    pc = int(pan_win.col_off) + (c0 - int(ms_win.col_off)) * ratio
+    pan = pan_ds.read(window=windows.Window(pc, pr, side * ratio, side * ratio)).astype(
+        np.float64)
+    weights = opts.get("weights", "sumdun_small")
+    model, meta = _pretrained(weights, opts.get("device", "cpu"))
+    ms_t, pan_t = torch.from_numpy(ms)[None], torch.from_numpy(pan)[None]
+    scale = data_scale(ms_t, pan_t, sensor, opts.get("bits"), opts.get("data_range"))
+    text = _prompt(ms_t, pan_t, sensor, ratio, meta, opts.get("prompt", "stats"), scale)
+    adapted, log = adapt(model, ms, pan, sensor, steps=steps, mode=mode, seed=seed,
+                         time_budget=seconds, text_embeds=text, scale=scale, progress=progress)
+    folder = Path(save) if save else Path(stack.enter_context(tempfile.TemporaryDirectory(
+        prefix="sumdun-adapted-"))) / "weights"
+    save_checkpoint(folder, adapted, {**meta, "adapted": {
+        **log, "from": str(weights), "sensor": sensor.key, "seed": seed,
+        "window_ms": [r0, c0, side, side]}})
+    opts["weights"] = str(folder)
+    return opts
+
+
 def _imd_beside(path: str):
     """A DigitalGlobe ``.IMD`` beside the MS file (same stem, else the only one there)."""
     p = Path(path)
@@ -309,7 +356,11 @@ def fuse_geotiff(ms_path: str | os.PathLike, pan_path: str | os.PathLike,
         summary: a dict filled with the run's facts (size, tiles, method, time, warnings).
         overviews: add internal overviews (2, 4, 8, ... down to 256 px, averaged), as
             ``gdaladdo -r average`` (a COG always has them).
-        **options: method options (toolbox defaults otherwise).
+        **options: method options (toolbox defaults otherwise). For SUM-DUN, ``adapt=STEPS``
+            (with ``adapt_mode``, ``adapt_seed``, ``adapt_seconds``, ``save_adapted``)
+            fine-tunes a copy of the weights once, on the central window of the scene (at most
+            :data:`ADAPT_WINDOW` PAN pixels a side), then fuses every tile with it
+            (:mod:`sumdun.engine.adapt`).
 
     Nodata never enters a method's statistics: inside each tile, invalid pixels are filled
     with the valid pixels' band means before fusing (see :func:`_fill_invalid`) and set to
@@ -319,12 +370,27 @@ def fuse_geotiff(ms_path: str | os.PathLike, pan_path: str | os.PathLike,
         The output path.
     """
     import time
+
+    t_start = time.perf_counter()
+    stack_holder = contextlib.ExitStack()  # temporary adapted weights live until the end
+    with stack_holder:
+        return _fuse_geotiff(ms_path, pan_path, out_path, method, sensor, ratio, tile, overlap,
+                             prompt, describer, prompt_scope, device, dtype, nodata, cog,
+                             compress, driver, creation_options, bands, progress,
+                             describer_options, crop_to_overlap, summary, overviews, options,
+                             t_start, stack_holder)
+
+
+def _fuse_geotiff(ms_path, pan_path, out_path, method, sensor, ratio, tile, overlap, prompt,
+                  describer, prompt_scope, device, dtype, nodata, cog, compress, driver,
+                  creation_options, bands, progress, describer_options, crop_to_overlap,
+                  summary, overviews, options, t_start, stack_holder):
+    import time
     import warnings
 
     rasterio = require("rasterio")
     from .fusion import fuse, get_method, validate_options
 
-    t_start = time.perf_counter()
     method = method or _default_method()
     m = get_method(method)
     validate_options(method, options)
@@ -423,6 +489,9 @@ def fuse_geotiff(ms_path: str | os.PathLike, pan_path: str | os.PathLike,
                 options["prompt"] = prompt_text
             elif prompt is not None:
                 options["prompt"] = prompt
+            if options.get("adapt"):  # once per scene, on a window of it, not per tile
+                options = _adapt_on_window(ms_ds, pan_ds, ms_win, pan_win, band_idx, s, ratio,
+                                           options, ms_nd, progress, stack_holder)
         tile_describer = None
         if m.family == "neural" and prompt is None and prompt_scope == "tile" \
                 and describer != "stats":

@@ -72,10 +72,25 @@ def data_scale(ms, pan, sensor, bits: int | None = None,
 
 def sumdun(ms, pan, sensor, ratio, weights: str = "sumdun_small", prompt="stats",
            device: str = "cpu", bits: int | None = None, data_range: float | None = None,
-           prompt_meta: dict | None = None):
+           prompt_meta: dict | None = None, adapt: int = 0, adapt_mode: str = "rr",
+           adapt_seed: int = 0, adapt_seconds: float | None = None,
+           save_adapted: str | None = None):
     model, meta = _pretrained(weights, device)
     scale = data_scale(ms, pan, sensor, bits, data_range)
     text = _prompt(ms, pan, sensor, ratio, meta, prompt, scale, prompt_meta)
+    if adapt:  # fine-tune a copy on this scene first (sumdun.engine.adapt)
+        from ..engine.adapt import adapt as adapt_model
+
+        if ms.shape[0] != 1:
+            raise ValueError("adapt= fuses one scene at a time (batch size 1)")
+        model, log = adapt_model(model, ms, pan, sensor, steps=adapt, mode=adapt_mode,
+                                 seed=adapt_seed, time_budget=adapt_seconds,
+                                 text_embeds=text, scale=scale)
+        if save_adapted:
+            from ..engine.checkpoint import save_checkpoint
+
+            save_checkpoint(save_adapted, model, {**meta, "adapted": {
+                **log, "from": str(weights), "sensor": sensor.key, "seed": adapt_seed}})
     f = max(model.cfg.stage_scales())
     h, w = ms.shape[-2:]
     ph, pw = (-(ratio * h)) % f, (-(ratio * w)) % f  # pad PAN to a multiple of the coarsest scale

@@ -1,0 +1,128 @@
+"""Adapt SUM-DUN to the scene being fused, without a reference.
+
+Two ways, both on patches sampled from the scene itself (memory bounded by the patch size, not
+the scene's):
+
+* ``"rr"``, target-adaptive fine-tuning after Scarpa, Vitale, Cozzolino, "Target-adaptive
+  CNN-based pansharpening", TGRS 56(9), 2018 (A-PNN-TA): the pair is degraded once more by
+  Wald's protocol (the sensor's MTF and decimation) and the network learns to map the degraded
+  pair back to the scene's own MS (L1), then fuses at full scale.
+* ``"fr"``: the full-resolution losses of :mod:`sumdun.engine.fr_losses` (Z-PNN) on the pair
+  itself.
+* ``"both"``: the sum.
+
+A copy of the model is adapted; the weights it came from (shipped or a checkpoint) are never
+written. Seeded, with a time budget; ``save_checkpoint`` stores the result for other scenes of
+the same sensor.
+"""
+from __future__ import annotations
+
+import copy
+import time
+
+import numpy as np
+import torch
+
+from ..degrade import wald
+from .fr_losses import spatial_consistency_loss, spectral_consistency_loss
+
+__all__ = ["adapt", "ADAPT_MODES"]
+
+ADAPT_MODES = ("rr", "fr", "both")
+
+
+def _crops(ms: torch.Tensor, pans: list[torch.Tensor], size: int, q: int, ratio: int,
+           n: int, g: torch.Generator) -> list[torch.Tensor]:
+    """``n`` random aligned crops of ``ms`` ``(1, C, h, w)`` (side ``size`` rounded down to a
+    multiple of ``q``) and of each tensor of ``pans`` at ``ratio`` times its size."""
+    h, w = ms.shape[-2:]
+    size = min(size, h, w) // q * q
+    if size < q:
+        raise ValueError(f"the scene ({h} x {w} MS pixels) is smaller than one patch of {q}")
+    ys = torch.randint(0, h - size + 1, (n,), generator=g).tolist()
+    xs = torch.randint(0, w - size + 1, (n,), generator=g).tolist()
+    out = [torch.stack([ms[0, :, y:y + size, x:x + size] for y, x in zip(ys, xs)])]
+    for p in pans:
+        out.append(torch.stack([p[0, :, y * ratio:(y + size) * ratio,
+                                  x * ratio:(x + size) * ratio] for y, x in zip(ys, xs)]))
+    return out
+
+
+def adapt(model: torch.nn.Module, ms: np.ndarray | torch.Tensor, pan: np.ndarray | torch.Tensor,
+          sensor, steps: int = 30, mode: str = "rr", lr: float = 1e-4, batch: int = 4,
+          patch: int = 32, seed: int = 0, time_budget: float | None = None,
+          text_embeds: torch.Tensor | None = None, scale: float = 2047.0,
+          progress: bool = False) -> tuple[torch.nn.Module, dict]:
+    """Fine-tune a copy of ``model`` on one scene; returns ``(adapted copy in eval mode, log)``.
+
+    Args:
+        ms, pan: ``(C, h, w)`` / ``(1, r h, r w)`` (or batched with B = 1), digital numbers.
+        sensor: the sensor entry (MTF gains for the degradation and the losses).
+        steps: optimiser steps (stops earlier when ``time_budget`` seconds are spent).
+        mode: ``"rr"`` (Wald-degraded pair, L1 to the MS), ``"fr"`` (spectral + spatial
+            consistency at full scale) or ``"both"``.
+        patch: MS side of the sampled patches (the PAN's is ``ratio`` times larger).
+        text_embeds: ``(1, D)`` prompt embedding of the scene, or None.
+        scale: the data range the network's inputs divide by.
+
+    Returns:
+        The adapted model and ``{"steps", "seconds", "loss_first", "loss_last", "mode"}``.
+    """
+    if mode not in ADAPT_MODES:
+        raise ValueError(f"adapt mode must be one of {ADAPT_MODES}, got {mode!r}")
+    if steps < 1:
+        raise ValueError(f"adapt steps must be at least 1, got {steps}")
+    ratio = model.cfg.ratio
+    q = max(1, max(model.cfg.stage_scales()) // ratio)  # MS sides: multiples of this
+    dev = next(model.parameters()).device
+    ms_t = torch.as_tensor(np.asarray(ms, np.float64) if not torch.is_tensor(ms) else ms)
+    pan_t = torch.as_tensor(np.asarray(pan, np.float64) if not torch.is_tensor(pan) else pan)
+    ms_t = (ms_t if ms_t.ndim == 4 else ms_t[None]).double()
+    pan_t = (pan_t if pan_t.ndim == 4 else pan_t[None]).double()
+    if mode in ("rr", "both"):  # the scene one scale down: its MS is the reference
+        h, w = (n // ratio * ratio for n in ms_t.shape[-2:])
+        ms_lr, pan_lr = wald(ms_t[..., :h, :w], pan_t[..., :h * ratio, :w * ratio], sensor,
+                             ratio)
+        ref_ms = ms_t[..., :h, :w]  # on the grid of pan_lr
+    g = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):  # prompt dropout draws: seeded, caller's RNG kept
+        torch.manual_seed(seed)
+        return _run(model, ms_t, pan_t, sensor, steps, mode, lr, batch, patch, q, ratio, dev, g,
+                    time_budget, text_embeds, scale, progress,
+                    (ms_lr, pan_lr, ref_ms) if mode in ("rr", "both") else None)
+
+
+def _run(model, ms_t, pan_t, sensor, steps, mode, lr, batch, patch, q, ratio, dev, g,
+         time_budget, text_embeds, scale, progress, rr):
+    if rr is not None:
+        ms_lr, pan_lr, ref_ms = rr
+    net = copy.deepcopy(model).to(dev).train()
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    t0, losses = time.perf_counter(), []
+    from tqdm import tqdm
+
+    bar = tqdm(total=steps, desc=f"adapt ({mode})", unit="step", disable=not progress)
+    text = None if text_embeds is None else text_embeds.to(dev).float()
+    for _ in range(steps):
+        loss = torch.zeros((), device=dev)
+        if mode in ("rr", "both"):  # input (ms_lr, pan_lr), reference the scene's own MS
+            m, p, ref = _crops(ms_lr, [pan_lr, ref_ms], patch, q, ratio, batch, g)
+            out = net((m / scale).float().to(dev), (p / scale).float().to(dev),
+                      None if text is None else text.expand(batch, -1))
+            loss = loss + (out - (ref / scale).float().to(dev)).abs().mean()
+        if mode in ("fr", "both"):
+            m, p = _crops(ms_t, [pan_t], patch, q, ratio, batch, g)
+            m, p = (m / scale).float().to(dev), (p / scale).float().to(dev)
+            out = net(m, p, None if text is None else text.expand(batch, -1))
+            loss = loss + spectral_consistency_loss(out, m, sensor, ratio) + \
+                0.1 * spatial_consistency_loss(out, m, p, sensor, ratio)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+        bar.update(1)
+        if time_budget is not None and time.perf_counter() - t0 > time_budget:
+            break
+    bar.close()
+    return net.eval(), {"steps": len(losses), "seconds": time.perf_counter() - t0,
+                        "loss_first": losses[0], "loss_last": losses[-1], "mode": mode}

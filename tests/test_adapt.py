@@ -1,0 +1,94 @@
+"""Scene adaptation (sumdun.engine.adapt): seeded and reproducible, the installed weights are
+never written, an adapted checkpoint round-trips and fuses like the adapted model."""
+import hashlib
+
+import numpy as np
+import pytest
+import torch
+
+from sumdun.engine.adapt import adapt
+from sumdun.fusion import fuse
+from sumdun.models import create_model
+from sumdun.sensors import get_sensor
+from sumdun.weights import available, weights_dir
+
+from synthetic import scene
+
+
+def _pair(h=32):
+    _, ms, pan = scene(seed=11, bands=4, h=h, w=h)
+    return ms, pan
+
+
+@pytest.mark.parametrize("mode", ["rr", "fr", "both"])
+def test_adaptation_is_seeded_and_changes_a_copy(mode):
+    torch.manual_seed(0)
+    model = create_model("sumdun_tiny").eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    ms, pan = _pair(64)  # patches of 8 MS pixels: the seed picks where they are cut
+    kw = dict(steps=3, mode=mode, lr=1e-3, patch=8)
+    a, log = adapt(model, ms, pan, get_sensor("qb"), seed=5, **kw)
+    b, _ = adapt(model, ms, pan, get_sensor("qb"), seed=5, **kw)
+    c, _ = adapt(model, ms, pan, get_sensor("qb"), seed=6, **kw)
+    sa, sb, sc = a.state_dict(), b.state_dict(), c.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)                      # same seed
+    assert any(not torch.equal(sa[k], sc[k]) for k in sa)                  # other seed
+    assert any(not torch.equal(sa[k], before[k]) for k in sa)              # it learnt
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())  # a copy
+    assert log["steps"] == 3 and log["mode"] == mode and not a.training
+    with pytest.raises(ValueError, match="adapt mode must be one of"):
+        adapt(model, ms, pan, get_sensor("qb"), mode="zero-shot")
+
+
+def test_time_budget_stops_early():
+    model = create_model("sumdun_tiny")
+    ms, pan = _pair()
+    _, log = adapt(model, ms, pan, get_sensor("qb"), steps=1000, mode="fr", time_budget=0.5)
+    assert log["steps"] < 1000 and log["seconds"] < 5
+
+
+@pytest.mark.skipif("sumdun_small" not in available(), reason="no shipped weights")
+def test_fuse_adapt_saves_a_checkpoint_and_never_writes_the_shipped_weights(tmp_path):
+    shipped = weights_dir("sumdun_small") / "model.safetensors"
+    digest = hashlib.sha256(shipped.read_bytes()).hexdigest()
+    ms, pan = _pair()
+    plain = fuse(ms, pan, "sumdun", sensor="qb")
+    adapted = fuse(ms, pan, "sumdun", sensor="qb", adapt=3, adapt_mode="rr", adapt_seed=1,
+                   save_adapted=str(tmp_path / "qb_adapted"))
+    again = fuse(ms, pan, "sumdun", sensor="qb", adapt=3, adapt_mode="rr", adapt_seed=1)
+    np.testing.assert_array_equal(adapted, again)       # reproducible
+    assert np.abs(adapted - plain).max() > 0.01         # the adaptation changed the result
+    assert hashlib.sha256(shipped.read_bytes()).hexdigest() == digest
+    # the saved checkpoint fuses like the adapted model (round trip), for another scene too
+    reused = fuse(ms, pan, "sumdun", sensor="qb", weights=str(tmp_path / "qb_adapted"))
+    np.testing.assert_allclose(reused, adapted, rtol=0, atol=1e-6)
+    from sumdun.engine.checkpoint import load_checkpoint
+
+    meta = load_checkpoint(tmp_path / "qb_adapted")["meta"]
+    assert meta["adapted"]["steps"] == 3 and meta["adapted"]["sensor"] == "qb"
+
+
+@pytest.mark.skipif("sumdun_small" not in available(), reason="no shipped weights")
+def test_cli_adapts_once_per_scene_and_reuses_the_weights(tmp_path, capsys):
+    """sumdun fuse --adapt fine-tunes once on a window of the scene (not per tile), the saved
+    weights fuse the same scene identically through --weights, and bad values are usage
+    errors."""
+    rasterio = pytest.importorskip("rasterio")
+    from sumdun.cli import main
+    from synthetic import write_pair
+
+    ms, pan = _pair(128)
+    p = write_pair(tmp_path / "in", ms, pan)
+    args = ["fuse", *map(str, p)]
+    assert main(args + [str(tmp_path / "a.tif"), "--sensor", "qb", "--tile", "256", "--adapt",
+                        "3", "--save-adapted", str(tmp_path / "w"), "-q"]) == 0
+    assert main(args + [str(tmp_path / "b.tif"), "--sensor", "qb", "--tile", "256",
+                        "--weights", str(tmp_path / "w"), "-q"]) == 0
+    with rasterio.open(tmp_path / "a.tif") as a, rasterio.open(tmp_path / "b.tif") as b:
+        np.testing.assert_array_equal(a.read(), b.read())
+    from sumdun.engine.checkpoint import load_checkpoint
+
+    assert load_checkpoint(tmp_path / "w")["meta"]["adapted"]["steps"] == 3  # once, 3 steps
+    assert main(args + [str(tmp_path / "c.tif"), "--adapt", "0"]) == 2
+    assert "--adapt takes a number of steps" in capsys.readouterr().err
+    assert main(args + [str(tmp_path / "c.tif"), "--adapt", "2", "--adapt-mode", "x"]) == 2

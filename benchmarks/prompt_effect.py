@@ -78,7 +78,9 @@ def run(sets: dict, weights: str | None) -> list[tuple]:
     for set_name, (sensor, items, meta) in sets.items():
         if len(items) < 2:
             continue
-        top = 2047.0
+        from sumdun.sensors import get_sensor
+
+        top = float(2 ** (get_sensor(sensor).bits or 11) - 1)
         own_texts = [StatsDescriber().describe(ms, pan, sensor, 4, meta=meta)
                      for _, ms, pan in items]
         scores = {c: [] for c in CONDITIONS}

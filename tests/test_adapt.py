@@ -57,6 +57,8 @@ def test_fuse_adapt_saves_a_checkpoint_and_never_writes_the_shipped_weights(tmp_
                    save_adapted=str(tmp_path / "qb_adapted"))
     again = fuse(ms, pan, "sumdun", sensor="qb", adapt=3, adapt_mode="rr", adapt_seed=1)
     np.testing.assert_array_equal(adapted, again)       # reproducible
+    seed0 = fuse(ms, pan, "sumdun", sensor="qb", adapt=3, adapt_mode="rr", adapt_seed=0)
+    assert np.abs(seed0 - adapted).max() > 0            # seed 0 is a seed like any other
     assert np.abs(adapted - plain).max() > 0.01         # the adaptation changed the result
     assert hashlib.sha256(shipped.read_bytes()).hexdigest() == digest
     # the saved checkpoint fuses like the adapted model (round trip), for another scene too
@@ -91,4 +93,6 @@ def test_cli_adapts_once_per_scene_and_reuses_the_weights(tmp_path, capsys):
     assert load_checkpoint(tmp_path / "w")["meta"]["adapted"]["steps"] == 3  # once, 3 steps
     assert main(args + [str(tmp_path / "c.tif"), "--adapt", "0"]) == 2
     assert "--adapt takes a number of steps" in capsys.readouterr().err
-    assert main(args + [str(tmp_path / "c.tif"), "--adapt", "2", "--adapt-mode", "x"]) == 2
+    with pytest.raises(SystemExit) as bad:  # argparse: exit 2 with the choices named
+        main(args + [str(tmp_path / "c.tif"), "--adapt", "2", "--adapt-mode", "x"])
+    assert bad.value.code == 2 and "choose from 'rr', 'fr', 'both'" in capsys.readouterr().err

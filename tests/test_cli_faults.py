@@ -173,7 +173,9 @@ def test_few_bands_without_a_sensor(tmp_path, wv3_crop, bands, capsys):
 # --- invalid options: usage errors before any work ---------------------------------------------
 
 @pytest.mark.parametrize("args, message", [
-    (["--method", "bt-h", "-o", "rows=-1"], "rows of 'bt-h' must be a positive integer"),
+    (["--method", "bt-h", "-o", "rows=-1"], "rows of 'bt-h' must be an integer >= 1"),
+    (["--method", "sumdun", "-o", "adapt_seed=-1"], "adapt_seed of 'sumdun' must be an "
+     "integer >= 0"),
     (["--method", "bt-h", "-o", "rows=abc"], "rows of 'bt-h' must be an integer"),
     (["--method", "bt-h", "-o", "speed=3"], "'bt-h' has no option 'speed'; its options: rows"),
     (["--method", "sumdun", "-o", "bits=abc"], "bits of 'sumdun' must be an integer"),
@@ -528,13 +530,13 @@ def test_exit_codes_of_the_console_script(tmp_path, pair):
     assert r.returncode == 1 and "are MS and PAN swapped?" in r.stderr
 
 
-def test_python_and_cli_default_to_the_same_method():
-    from sumdun.fusion import default_method
-    from sumdun.scene_fusion import _default_method
-
+def test_python_defaults_to_sumdun_like_the_cli():
+    """``fuse()`` without a method fuses with SUM-DUN, as ``sumdun fuse`` without --method
+    does (test_sumdun_provenance_names_weights_and_prompt reads that from the output's tags)."""
     _, ms, pan = scene(seed=4, bands=4, h=16, w=16)
-    assert default_method() == _default_method() == "sumdun"
-    np.testing.assert_allclose(fuse(ms, pan, sensor="qb"), fuse(ms, pan, "sumdun", sensor="qb"))
+    default = fuse(ms, pan, sensor="qb")
+    np.testing.assert_allclose(default, fuse(ms, pan, "sumdun", sensor="qb"))
+    assert np.abs(default - fuse(ms, pan, "exp", sensor="qb")).max() > 1.0  # not EXP
 
 
 def test_default_threads_leave_busy_cores_alone(monkeypatch):

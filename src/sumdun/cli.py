@@ -160,8 +160,6 @@ def _cmd_fuse(args) -> int:
             options[key] = value
     if args.adapt is not None and args.adapt < 1:
         raise UsageError(f"--adapt takes a number of steps >= 1, got {args.adapt}")
-    if args.adapt_mode not in (None, "rr", "fr", "both"):
-        raise UsageError(f"--adapt-mode must be rr, fr or both, got {args.adapt_mode!r}")
     describer_options = {}
     if args.describer == "mllm":
         describer_options = dict(base_url=args.base_url, model=args.model)
@@ -241,25 +239,22 @@ def build_parser() -> argparse.ArgumentParser:
                         help="no progress bars, no warnings, only errors")
     common.add_argument("--threads", type=int, default=None, help="CPU threads for torch and "
                         "BLAS (default: the cores not busy now, at least 1; SUMDUN_THREADS)")
-    add = sub.add_parser
 
-    def add_parser(name, **kw):
-        return add(name, parents=[common], **kw)
+    def command(name, **kw):  # every command takes -v, -q and --threads
+        return sub.add_parser(name, parents=[common], **kw)
 
-    sub.add_parser = add_parser
-
-    s = sub.add_parser("sensors", help="print the sensor table")
+    s = command("sensors", help="print the sensor table")
     s.add_argument("--json", action="store_true", help="all fields and sources as JSON")
     s.set_defaults(func=_cmd_sensors)
 
-    s = sub.add_parser("samples", help="list the dgsamples scenes found on this machine")
+    s = command("samples", help="list the dgsamples scenes found on this machine")
     s.set_defaults(func=_cmd_samples)
 
-    s = sub.add_parser("methods", help="list the fusion methods of the registry")
+    s = command("methods", help="list the fusion methods of the registry")
     s.set_defaults(func=_cmd_methods)
 
-    s = sub.add_parser("degrade", help="Wald-degrade an MS + PAN GeoTIFF pair (reduced-"
-                       "resolution pair for training and evaluation)")
+    s = command("degrade", help="Wald-degrade an MS + PAN GeoTIFF pair (reduced-"
+                "resolution pair for training and evaluation)")
     s.add_argument("ms", help="multispectral GeoTIFF")
     s.add_argument("pan", help="panchromatic GeoTIFF")
     s.add_argument("outdir", help="folder for ms_lr.tif, pan_lr.tif and gt.tif")
@@ -273,8 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "an integer type rounds and clips)")
     s.set_defaults(func=_cmd_degrade)
 
-    s = sub.add_parser("prompts", help="describe and embed every sample of a PanCollection "
-                       ".h5 (cached, resumable), so training never calls the MLLM")
+    s = command("prompts", help="describe and embed every sample of a PanCollection "
+                ".h5 (cached, resumable), so training never calls the MLLM")
     s.add_argument("dataset", help="PanCollection .h5 with ms and pan")
     s.add_argument("--describer", choices=("stats", "mllm"), default="stats")
     s.add_argument("--encoder", default="bge-small", help="bge-small (default), hash (tests "
@@ -293,8 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--instruction-file", default=None, help="text file with the instruction")
     s.set_defaults(func=_cmd_prompts)
 
-    s = sub.add_parser("build-dataset", help="reduced-resolution training data (PanCollection "
-                       ".h5) by Wald's protocol, spatially disjoint train/val/test stripes")
+    s = command("build-dataset", help="reduced-resolution training data (PanCollection "
+                ".h5) by Wald's protocol, spatially disjoint train/val/test stripes")
     s.add_argument("out", help="output folder")
     s.add_argument("--samples", default=None, help="dgsamples scenes, e.g. wv2,wv3")
     s.add_argument("--pair", action="append", help="MS.tif,PAN.tif (or a .mat / .h5 file); "
@@ -306,14 +301,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-subsets", action="store_true", help="no 4-band subsets of 8-band data")
     s.set_defaults(func=_cmd_build_dataset)
 
-    s = sub.add_parser("train", help="train SUM-DUN from a YAML configuration")
+    s = command("train", help="train SUM-DUN from a YAML configuration")
     s.add_argument("--config", required=True, help="YAML file (fields of TrainConfig)")
     s.add_argument("--out-dir", default=None, help="override out_dir")
     s.add_argument("--resume", action="store_true", help="continue from <out_dir>/last")
     s.set_defaults(func=_cmd_train)
 
-    s = sub.add_parser("fuse", help="pansharpen a GeoTIFF MS + PAN pair of any size, tile by "
-                       "tile, into a georeferenced GeoTIFF on the PAN grid")
+    s = command("fuse", help="pansharpen a GeoTIFF MS + PAN pair of any size, tile by "
+                "tile, into a georeferenced GeoTIFF on the PAN grid")
     s.add_argument("ms", help="multispectral GeoTIFF")
     s.add_argument("pan", help="panchromatic GeoTIFF (same CRS, pixel size MS / ratio)")
     s.add_argument("out", help="output GeoTIFF (written to a temporary name, then renamed)")
@@ -354,8 +349,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "written by --save-adapted) instead of the shipped weights")
     s.add_argument("--adapt", type=int, default=None, metavar="STEPS", help="SUM-DUN: "
                    "fine-tune a copy of the weights on this scene first (a central window)")
-    s.add_argument("--adapt-mode", default=None, help="rr (Wald-degraded scene, default), "
-                   "fr (full-resolution losses) or both")
+    s.add_argument("--adapt-mode", default=None, choices=("rr", "fr", "both"),
+                   help="rr (Wald-degraded scene, default), fr (full-resolution losses) or both")
     s.add_argument("--adapt-seconds", type=float, default=None, help="time budget of --adapt")
     s.add_argument("--save-adapted", default=None, metavar="DIR", help="keep the adapted "
                    "weights for other scenes of this sensor (--weights DIR)")
@@ -365,8 +360,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="method option, repeatable (e.g. -o block=64 for bdsd)")
     s.set_defaults(func=_cmd_fuse)
 
-    s = sub.add_parser("evaluate", help="run methods on PanCollection test files; paper-style "
-                       "tables (Markdown, LaTeX, CSV, JSON), resumable")
+    s = command("evaluate", help="run methods on PanCollection test files; paper-style "
+                "tables (Markdown, LaTeX, CSV, JSON), resumable")
     s.add_argument("--methods", required=True, help="comma-separated registry names or "
                    "SUM-DUN checkpoint folders, e.g. sumdun,bt-h,bdsd,pracs")
     s.add_argument("--data", action="append", help="reduced-resolution .h5 with gt, ms, pan "
@@ -383,8 +378,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--fresh", action="store_true", help="discard earlier results in --out")
     s.set_defaults(func=_cmd_evaluate)
 
-    s = sub.add_parser("figure", help="quicklooks (one stretch, zoomed inset), error maps and "
-                       "a spectral profile of methods on one sample")
+    s = command("figure", help="quicklooks (one stretch, zoomed inset), error maps and "
+                "a spectral profile of methods on one sample")
     s.add_argument("data", help="PanCollection .h5 (gt gives the error maps)")
     s.add_argument("--index", type=int, default=0, help="sample index (default 0)")
     s.add_argument("--methods", required=True, help="comma-separated, e.g. sumdun,bt-h,exp")
@@ -393,8 +388,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dpi", type=int, default=100)
     s.set_defaults(func=_cmd_figure)
 
-    s = sub.add_parser("ablate", help="train and evaluate the paper's ablations (Tables 4, 5) "
-                       "under one budget; print the PSNR table")
+    s = command("ablate", help="train and evaluate the paper's ablations (Tables 4, 5) "
+                "under one budget; print the PSNR table")
     s.add_argument("--config", required=True, help="training YAML shared by every ablation")
     s.add_argument("--data", action="append", required=True, help="test .h5 (repeatable)")
     s.add_argument("--out", default="runs/ablation", help="output folder")
@@ -403,8 +398,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--epochs", type=int, default=None, help="override the config's epochs")
     s.set_defaults(func=_cmd_ablate)
 
-    s = sub.add_parser("demo", help="fuse a real sample scene; write GeoTIFF, quicklook PNG "
-                       "and metrics table")
+    s = command("demo", help="fuse a real sample scene; write GeoTIFF, quicklook PNG "
+                "and metrics table")
     s.add_argument("--out", default="demo_output", help="output folder (default demo_output)")
     s.add_argument("--sample", default="wv3", help="dgsamples scene: wv3 (default) or wv2")
     s.set_defaults(func=_cmd_demo)

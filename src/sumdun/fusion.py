@@ -93,16 +93,17 @@ def method_options(method: str) -> dict[str, inspect.Parameter]:
 
 
 def _kind(p: inspect.Parameter) -> str:
-    ann = p.annotation if isinstance(p.annotation, str) else getattr(p.annotation, "__name__", "")
-    if not ann or ann is inspect.Parameter.empty:
-        d = p.default
-        ann = type(d).__name__ if d is not None and d is not inspect.Parameter.empty else ""
-    return ann
+    """The option's type name (``"int | None"``): its annotation, else its default's type."""
+    if p.annotation is not inspect.Parameter.empty:
+        return p.annotation if isinstance(p.annotation, str) else p.annotation.__name__
+    d = p.default
+    return "" if d is None or d is inspect.Parameter.empty else type(d).__name__
 
 
 def validate_options(method: str, options: dict) -> None:
     """Check ``options`` against the method's signature before any work: unknown names, and
-    values of the wrong type (integer options other than ``seed`` must also be positive).
+    values of the wrong type (an integer option must be positive, or non-negative when its
+    default is 0: a seed, a step count that is off by default).
     Raises :class:`~sumdun.errors.UsageError` naming the option, what it takes and the fix."""
     allowed = method_options(method)
     for key, value in options.items():
@@ -116,9 +117,10 @@ def validate_options(method: str, options: dict) -> None:
         if base == "int":
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
                 raise UsageError(f"option {key} of {method!r} must be an integer, got {value!r}")
-            if key != "seed" and value < 1:
-                raise UsageError(f"option {key} of {method!r} must be a positive integer, got "
-                                 f"{value} (default {allowed[key].default})")
+            least = 0 if allowed[key].default == 0 else 1
+            if value < least:
+                raise UsageError(f"option {key} of {method!r} must be an integer >= {least}, "
+                                 f"got {value} (default {allowed[key].default})")
         elif base == "float":
             if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
                     or not np.isfinite(value):

@@ -40,12 +40,6 @@ __all__ = ["fuse_geotiff"]
 GDAL_CACHE_MB = 64
 
 
-def _default_method() -> str:
-    from .fusion import default_method
-
-    return default_method()
-
-
 def _sensor_band_names(sensor, bands: int) -> list[str] | None:
     """The sensor table's band names for ``bands`` bands (B, G, R, NIR for the 4-band subset
     of an 8-band sensor); None when they do not apply."""
@@ -109,8 +103,7 @@ def _scene_prompt(ms_ds, pan_ds, ms_win, pan_win, sensor, ratio, describer, band
     meta.update(geometry_from_tags(ms_ds.tags()))  # GeoTIFF tags, then a DigitalGlobe .IMD
     imd = _imd_beside(ms_ds.name)
     if imd is not None:
-        meta.update({k: v for k, v in read_imd(imd).items() if k in ("sun_elevation",
-                                                                       "off_nadir")})
+        meta.update(read_imd(imd))
     return describer.describe(ms, pan, sensor, ratio, meta=meta)
 
 
@@ -118,7 +111,7 @@ def _scene_prompt(ms_ds, pan_ds, ms_win, pan_win, sensor, ratio, describer, band
 ADAPT_WINDOW = 1024
 
 
-def _adapt_on_window(ms_ds, pan_ds, ms_win, pan_win, band_idx, sensor, ratio, options, ms_nd,
+def _adapt_on_window(ms_ds, pan_ds, ms_win, pan_win, band_idx, sensor, ratio, options,
                      progress, stack) -> dict:
     """Adapt SUM-DUN on the central window (at most :data:`ADAPT_WINDOW` PAN pixels a side)
     of the scene and return the options that fuse every tile with the adapted weights."""
@@ -126,17 +119,10 @@ def _adapt_on_window(ms_ds, pan_ds, ms_win, pan_win, band_idx, sensor, ratio, op
 
     import torch
 
-    from .classical.neural import _pretrained, _prompt, data_scale
-    from .engine.adapt import adapt
-    from .engine.checkpoint import save_checkpoint
+    from .classical.neural import prepare
 
     windows = require("rasterio.windows")
     opts = dict(options)
-    steps = int(opts.pop("adapt"))
-    mode = opts.pop("adapt_mode", "rr")
-    seed = int(opts.pop("adapt_seed", 0))
-    seconds = opts.pop("adapt_seconds", None)
-    save = opts.pop("save_adapted", None)
     side = min(ADAPT_WINDOW // ratio, int(ms_win.height), int(ms_win.width))
     r0 = int(ms_win.row_off) + (int(ms_win.height) - side) // 2
     c0 = int(ms_win.col_off) + (int(ms_win.width) - side) // 2
@@ -145,18 +131,13 @@ def _adapt_on_window(ms_ds, pan_ds, ms_win, pan_win, band_idx, sensor, ratio, op
     pc = int(pan_win.col_off) + (c0 - int(ms_win.col_off)) * ratio
     pan = pan_ds.read(window=windows.Window(pc, pr, side * ratio, side * ratio)).astype(
         np.float64)
-    weights = opts.get("weights", "sumdun_small")
-    model, meta = _pretrained(weights, opts.get("device", "cpu"))
-    ms_t, pan_t = torch.from_numpy(ms)[None], torch.from_numpy(pan)[None]
-    scale = data_scale(ms_t, pan_t, sensor, opts.get("bits"), opts.get("data_range"))
-    text = _prompt(ms_t, pan_t, sensor, ratio, meta, opts.get("prompt", "stats"), scale)
-    adapted, log = adapt(model, ms, pan, sensor, steps=steps, mode=mode, seed=seed,
-                         time_budget=seconds, text_embeds=text, scale=scale, progress=progress)
-    folder = Path(save) if save else Path(stack.enter_context(tempfile.TemporaryDirectory(
-        prefix="sumdun-adapted-"))) / "weights"
-    save_checkpoint(folder, adapted, {**meta, "adapted": {
-        **log, "from": str(weights), "sensor": sensor.key, "seed": seed,
-        "window_ms": [r0, c0, side, side]}})
+    folder = opts.get("save_adapted") or Path(stack.enter_context(
+        tempfile.TemporaryDirectory(prefix="sumdun-adapted-"))) / "weights"
+    opts["save_adapted"] = str(folder)
+    prepare(torch.from_numpy(ms)[None], torch.from_numpy(pan)[None], sensor, ratio,
+            progress=progress, note={"window_ms": [r0, c0, side, side]}, **opts)
+    for key in ("adapt", "adapt_mode", "adapt_seed", "adapt_seconds", "save_adapted"):
+        opts.pop(key, None)  # every tile now fuses with the adapted weights as they are
     opts["weights"] = str(folder)
     return opts
 
@@ -370,28 +351,14 @@ def fuse_geotiff(ms_path: str | os.PathLike, pan_path: str | os.PathLike,
         The output path.
     """
     import time
-
-    t_start = time.perf_counter()
-    stack_holder = contextlib.ExitStack()  # temporary adapted weights live until the end
-    with stack_holder:
-        return _fuse_geotiff(ms_path, pan_path, out_path, method, sensor, ratio, tile, overlap,
-                             prompt, describer, prompt_scope, device, dtype, nodata, cog,
-                             compress, driver, creation_options, bands, progress,
-                             describer_options, crop_to_overlap, summary, overviews, options,
-                             t_start, stack_holder)
-
-
-def _fuse_geotiff(ms_path, pan_path, out_path, method, sensor, ratio, tile, overlap, prompt,
-                  describer, prompt_scope, device, dtype, nodata, cog, compress, driver,
-                  creation_options, bands, progress, describer_options, crop_to_overlap,
-                  summary, overviews, options, t_start, stack_holder):
-    import time
     import warnings
 
     rasterio = require("rasterio")
-    from .fusion import fuse, get_method, validate_options
+    from .fusion import default_method, fuse, get_method, validate_options
+    from .threads import chosen_threads
 
-    method = method or _default_method()
+    t_start = time.perf_counter()
+    method = method or default_method()
     m = get_method(method)
     validate_options(method, options)
     _check_tiling(tile, overlap, ratio)
@@ -414,7 +381,9 @@ def _fuse_geotiff(ms_path, pan_path, out_path, method, sensor, ratio, tile, over
     # rounded to the MS dtype or kept as float32 anyway), float64 for the others
     work_dtype = np.float32 if m.float32 else np.float64
     notes: list[str] = []
-    with open_raster(ms_path, "MS") as ms_ds, open_raster(pan_path, "PAN") as pan_ds:
+    # scene_stack: what lives for the whole run (the adapted weights' temporary folder)
+    with contextlib.ExitStack() as scene_stack, open_raster(ms_path, "MS") as ms_ds, \
+            open_raster(pan_path, "PAN") as pan_ds:
         if bands:
             bad = [b for b in bands if not 1 <= b <= ms_ds.count]
             if bad or len(set(bands)) != len(bands):
@@ -491,7 +460,7 @@ def _fuse_geotiff(ms_path, pan_path, out_path, method, sensor, ratio, tile, over
                 options["prompt"] = prompt
             if options.get("adapt"):  # once per scene, on a window of it, not per tile
                 options = _adapt_on_window(ms_ds, pan_ds, ms_win, pan_win, band_idx, s, ratio,
-                                           options, ms_nd, progress, stack_holder)
+                                           options, progress, scene_stack)
         tile_describer = None
         if m.family == "neural" and prompt is None and prompt_scope == "tile" \
                 and describer != "stats":
@@ -504,8 +473,6 @@ def _fuse_geotiff(ms_path, pan_path, out_path, method, sensor, ratio, tile, over
                        crs=pan_ds.crs, transform=pan_ds.window_transform(pan_win),
                        nodata=out_nd, BIGTIFF="IF_SAFER")
         if compress:
-            from .threads import chosen_threads
-
             profile.update(compress=compress, num_threads=str(chosen_threads()))  # GDAL's
         if H >= block and W >= block:
             profile.update(tiled=True, blockxsize=block, blockysize=block)
@@ -538,8 +505,6 @@ def _fuse_geotiff(ms_path, pan_path, out_path, method, sensor, ratio, tile, over
                 dst.update_tags(**_provenance(method, s, options, prompt_text, ms_path,
                                               pan_path, bands))
                 pending: list = []  # finished tiles of this row, written together
-                from .threads import chosen_threads
-
                 group = 2 * chosen_threads()
                 for i, j in blender.tiles():
                     (r0, r1), (c0, c1) = rows.read(i), cols.read(j)

@@ -70,27 +70,43 @@ def data_scale(ms, pan, sensor, bits: int | None = None,
     return scale
 
 
-def sumdun(ms, pan, sensor, ratio, weights: str = "sumdun_small", prompt="stats",
-           device: str = "cpu", bits: int | None = None, data_range: float | None = None,
-           prompt_meta: dict | None = None, adapt: int = 0, adapt_mode: str = "rr",
-           adapt_seed: int = 0, adapt_seconds: float | None = None,
-           save_adapted: str | None = None):
+def prepare(ms, pan, sensor, ratio, weights: str = "sumdun_small", prompt="stats",
+            device: str = "cpu", bits: int | None = None, data_range: float | None = None,
+            prompt_meta: dict | None = None, adapt: int = 0, adapt_mode: str = "rr",
+            adapt_seed: int = 0, adapt_seconds: float | None = None,
+            save_adapted: str | None = None, progress: bool = False, note: dict | None = None):
+    """``(model, text embedding or None, input scale)`` for a pair ``(B, C, h, w)``, ``(B, 1,
+    rh, rw)``: the weights, adapted to the pair first when ``adapt`` steps are asked
+    (:mod:`sumdun.engine.adapt`, on a copy) and then saved to ``save_adapted`` with ``note``
+    in their metadata."""
     model, meta = _pretrained(weights, device)
     scale = data_scale(ms, pan, sensor, bits, data_range)
     text = _prompt(ms, pan, sensor, ratio, meta, prompt, scale, prompt_meta)
-    if adapt:  # fine-tune a copy on this scene first (sumdun.engine.adapt)
+    if adapt:
         from ..engine.adapt import adapt as adapt_model
 
         if ms.shape[0] != 1:
             raise ValueError("adapt= fuses one scene at a time (batch size 1)")
         model, log = adapt_model(model, ms, pan, sensor, steps=adapt, mode=adapt_mode,
                                  seed=adapt_seed, time_budget=adapt_seconds,
-                                 text_embeds=text, scale=scale)
+                                 text_embeds=text, scale=scale, progress=progress)
         if save_adapted:
             from ..engine.checkpoint import save_checkpoint
 
             save_checkpoint(save_adapted, model, {**meta, "adapted": {
-                **log, "from": str(weights), "sensor": sensor.key, "seed": adapt_seed}})
+                **log, "from": str(weights), "sensor": sensor.key, "seed": adapt_seed,
+                **(note or {})}})
+    return model, text, scale
+
+
+def sumdun(ms, pan, sensor, ratio, weights: str = "sumdun_small", prompt="stats",
+           device: str = "cpu", bits: int | None = None, data_range: float | None = None,
+           prompt_meta: dict | None = None, adapt: int = 0, adapt_mode: str = "rr",
+           adapt_seed: int = 0, adapt_seconds: float | None = None,
+           save_adapted: str | None = None):
+    model, text, scale = prepare(ms, pan, sensor, ratio, weights, prompt, device, bits,
+                                 data_range, prompt_meta, adapt, adapt_mode, adapt_seed,
+                                 adapt_seconds, save_adapted)
     f = max(model.cfg.stage_scales())
     h, w = ms.shape[-2:]
     ph, pw = (-(ratio * h)) % f, (-(ratio * w)) % f  # pad PAN to a multiple of the coarsest scale

@@ -20,7 +20,6 @@ from __future__ import annotations
 import copy
 import time
 
-import numpy as np
 import torch
 
 from ..degrade import wald
@@ -48,7 +47,7 @@ def _crops(ms: torch.Tensor, pans: list[torch.Tensor], size: int, q: int, ratio:
     return out
 
 
-def adapt(model: torch.nn.Module, ms: np.ndarray | torch.Tensor, pan: np.ndarray | torch.Tensor,
+def adapt(model: torch.nn.Module, ms, pan,
           sensor, steps: int = 30, mode: str = "rr", lr: float = 1e-4, batch: int = 4,
           patch: int = 32, seed: int = 0, time_budget: float | None = None,
           text_embeds: torch.Tensor | None = None, scale: float = 2047.0,
@@ -75,54 +74,41 @@ def adapt(model: torch.nn.Module, ms: np.ndarray | torch.Tensor, pan: np.ndarray
     ratio = model.cfg.ratio
     q = max(1, max(model.cfg.stage_scales()) // ratio)  # MS sides: multiples of this
     dev = next(model.parameters()).device
-    ms_t = torch.as_tensor(np.asarray(ms, np.float64) if not torch.is_tensor(ms) else ms)
-    pan_t = torch.as_tensor(np.asarray(pan, np.float64) if not torch.is_tensor(pan) else pan)
-    ms_t = (ms_t if ms_t.ndim == 4 else ms_t[None]).double()
-    pan_t = (pan_t if pan_t.ndim == 4 else pan_t[None]).double()
+    ms_t, pan_t = (torch.as_tensor(a).double() for a in (ms, pan))
+    ms_t, pan_t = (a if a.ndim == 4 else a[None] for a in (ms_t, pan_t))
     if mode in ("rr", "both"):  # the scene one scale down: its MS is the reference
         h, w = (n // ratio * ratio for n in ms_t.shape[-2:])
-        ms_lr, pan_lr = wald(ms_t[..., :h, :w], pan_t[..., :h * ratio, :w * ratio], sensor,
-                             ratio)
         ref_ms = ms_t[..., :h, :w]  # on the grid of pan_lr
+        ms_lr, pan_lr = wald(ref_ms, pan_t[..., :h * ratio, :w * ratio], sensor, ratio)
     g = torch.Generator().manual_seed(seed)
-    with torch.random.fork_rng(devices=[]):  # prompt dropout draws: seeded, caller's RNG kept
-        torch.manual_seed(seed)
-        return _run(model, ms_t, pan_t, sensor, steps, mode, lr, batch, patch, q, ratio, dev, g,
-                    time_budget, text_embeds, scale, progress,
-                    (ms_lr, pan_lr, ref_ms) if mode in ("rr", "both") else None)
-
-
-def _run(model, ms_t, pan_t, sensor, steps, mode, lr, batch, patch, q, ratio, dev, g,
-         time_budget, text_embeds, scale, progress, rr):
-    if rr is not None:
-        ms_lr, pan_lr, ref_ms = rr
+    text = None if text_embeds is None else text_embeds.to(dev).float().expand(batch, -1)
     net = copy.deepcopy(model).to(dev).train()
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     t0, losses = time.perf_counter(), []
     from tqdm import tqdm
 
     bar = tqdm(total=steps, desc=f"adapt ({mode})", unit="step", disable=not progress)
-    text = None if text_embeds is None else text_embeds.to(dev).float()
-    for _ in range(steps):
-        loss = torch.zeros((), device=dev)
-        if mode in ("rr", "both"):  # input (ms_lr, pan_lr), reference the scene's own MS
-            m, p, ref = _crops(ms_lr, [pan_lr, ref_ms], patch, q, ratio, batch, g)
-            out = net((m / scale).float().to(dev), (p / scale).float().to(dev),
-                      None if text is None else text.expand(batch, -1))
-            loss = loss + (out - (ref / scale).float().to(dev)).abs().mean()
-        if mode in ("fr", "both"):
-            m, p = _crops(ms_t, [pan_t], patch, q, ratio, batch, g)
-            m, p = (m / scale).float().to(dev), (p / scale).float().to(dev)
-            out = net(m, p, None if text is None else text.expand(batch, -1))
-            loss = loss + spectral_consistency_loss(out, m, sensor, ratio) + \
-                0.1 * spatial_consistency_loss(out, m, p, sensor, ratio)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
-        bar.update(1)
-        if time_budget is not None and time.perf_counter() - t0 > time_budget:
-            break
+    with torch.random.fork_rng(devices=[]):  # prompt dropout draws: seeded, caller's RNG kept
+        torch.manual_seed(seed)
+        for _ in range(steps):
+            loss = torch.zeros((), device=dev)
+            if mode in ("rr", "both"):  # input (ms_lr, pan_lr), reference the scene's own MS
+                m, p, ref = (a.div(scale).float().to(dev) for a in
+                             _crops(ms_lr, [pan_lr, ref_ms], patch, q, ratio, batch, g))
+                loss = loss + (net(m, p, text) - ref).abs().mean()
+            if mode in ("fr", "both"):
+                m, p = (a.div(scale).float().to(dev) for a in
+                        _crops(ms_t, [pan_t], patch, q, ratio, batch, g))
+                out = net(m, p, text)
+                loss = loss + spectral_consistency_loss(out, m, sensor, ratio) + \
+                    0.1 * spatial_consistency_loss(out, m, p, sensor, ratio)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(float(loss.detach()))
+            bar.update(1)
+            if time_budget is not None and time.perf_counter() - t0 > time_budget:
+                break
     bar.close()
     return net.eval(), {"steps": len(losses), "seconds": time.perf_counter() - t0,
                         "loss_first": losses[0], "loss_last": losses[-1], "mode": mode}

@@ -144,7 +144,8 @@ def _typed(raw: dict, source) -> dict:
     for key in ("epochs", "batch_size"):
         if key in out and out[key] < 1:
             raise UsageError(f"{source}: {key} must be at least 1, got {out[key]}")
-    for key in ("lr", "weight_decay", "clip", "balance_weight", "q2n_weight"):
+    for key in ("lr", "weight_decay", "clip", "balance_weight", "q2n_weight", "l1_weight",
+                "spectral_weight", "spatial_weight"):
         if key in out and out[key] < 0:
             raise UsageError(f"{source}: {key} must not be negative, got {out[key]}")
     return out

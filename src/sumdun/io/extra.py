@@ -49,41 +49,37 @@ EXTRA_SCENES = {
 S2_20M = ("red_edge1", "red_edge2", "red_edge3", "nir_narrow", "swir1", "swir2")
 
 
-def read_imd(path: str | os.PathLike) -> dict:
-    """Acquisition geometry from a DigitalGlobe ``.IMD`` file: ``sun_elevation``,
-    ``off_nadir`` (degrees), ``cloud_cover`` (0-1), ``acquired`` (ISO time), when present."""
-    keys = {"meanSunEl": "sun_elevation", "meanOffNadirViewAngle": "off_nadir",
-            "cloudCover": "cloud_cover", "firstLineTime": "acquired"}
-    out: dict = {}
-    for line in Path(path).read_text(errors="replace").splitlines():
-        k, sep, v = line.strip().rstrip(";").partition("=")
-        k, v = k.strip(), v.strip().strip('"')
-        if sep and k in keys and keys[k] not in out:
-            try:
-                out[keys[k]] = v if k == "firstLineTime" else float(v)
-            except ValueError:
-                continue
-    return out
-
-
-#: GeoTIFF metadata tag names (lower case, no separators) that carry the acquisition geometry
-_TAGS = {"sunelevation": "sun_elevation", "meansunel": "sun_elevation", "sunel": "sun_elevation",
-         "offnadir": "off_nadir", "offnadirangle": "off_nadir",
-         "meanoffnadirviewangle": "off_nadir", "viewangle": "off_nadir"}
+#: metadata names (lower case, no separators) that carry the acquisition geometry: GeoTIFF tags
+#: (``SUN_ELEVATION``, ``offNadirAngle``) and DigitalGlobe ``.IMD`` keys (``meanSunEl``)
+_GEOMETRY = {"sunelevation": "sun_elevation", "meansunel": "sun_elevation",
+             "sunel": "sun_elevation", "offnadir": "off_nadir", "offnadirangle": "off_nadir",
+             "meanoffnadirviewangle": "off_nadir", "viewangle": "off_nadir"}
 
 
 def geometry_from_tags(tags: dict) -> dict:
-    """``sun_elevation`` / ``off_nadir`` (degrees) from GeoTIFF metadata tags such as
-    ``SUN_ELEVATION``, ``sunElevation``, ``OFF_NADIR`` or ``meanOffNadirViewAngle``."""
+    """``sun_elevation`` / ``off_nadir`` (degrees) from metadata such as GeoTIFF tags
+    ``SUN_ELEVATION``, ``sunElevation``, ``OFF_NADIR`` or ``.IMD`` keys ``meanSunEl``,
+    ``meanOffNadirViewAngle`` (the first of each that reads as a number)."""
     out: dict = {}
     for k, v in tags.items():
-        key = _TAGS.get("".join(ch for ch in str(k).lower() if ch.isalnum()))
+        key = _GEOMETRY.get("".join(ch for ch in str(k).lower() if ch.isalnum()))
         if key and key not in out:
             try:
                 out[key] = float(str(v).strip().rstrip(";").strip('"'))
             except ValueError:
                 continue
     return out
+
+
+def read_imd(path: str | os.PathLike) -> dict:
+    """Acquisition geometry (``sun_elevation``, ``off_nadir``, degrees) from a DigitalGlobe
+    ``.IMD`` file, whose lines read ``key = value;``."""
+    pairs: dict = {}
+    for line in Path(path).read_text(errors="replace").splitlines():
+        k, sep, v = line.strip().partition("=")
+        if sep:
+            pairs.setdefault(k.strip(), v)
+    return geometry_from_tags(pairs)
 
 
 def _read(path: Path) -> np.ndarray:

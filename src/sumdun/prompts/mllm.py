@@ -226,11 +226,8 @@ class MLLMDescriber:
                 text = self._text(self._post(url, body))
                 problem = answer_problem(text)
                 if problem is not None:  # a reply, but not a description: no retry
-                    warnings.warn(f"MLLM {self.model} at {url}: {problem}; using the offline "
-                                  "stats description instead", RuntimeWarning, stacklevel=2)
-                    stats = StatsDescriber()
-                    self.last_source = stats.key()
-                    return stats.describe(ms, pan, sensor, ratio, meta=meta)
+                    return self._stats_instead(f"MLLM {self.model} at {url}: {problem}", ms,
+                                               pan, sensor, ratio, meta)
                 self.last_source = self.key()
                 return text
             except urllib.error.HTTPError as err:
@@ -244,9 +241,13 @@ class MLLMDescriber:
                 error = err
                 break
         if self.fallback == "stats":
-            warnings.warn(f"{error}; using the offline stats describer instead", RuntimeWarning,
-                          stacklevel=2)
-            stats = StatsDescriber()
-            self.last_source = stats.key()
-            return stats.describe(ms, pan, sensor, ratio, meta=meta)
+            return self._stats_instead(str(error), ms, pan, sensor, ratio, meta)
         raise error
+
+    def _stats_instead(self, why: str, ms, pan, sensor, ratio, meta) -> str:
+        """The offline stats description, with a warning saying why, recorded as its source."""
+        warnings.warn(f"{why}; using the offline stats describer instead", RuntimeWarning,
+                      stacklevel=3)
+        stats = StatsDescriber()
+        self.last_source = stats.key()
+        return stats.describe(ms, pan, sensor, ratio, meta=meta)

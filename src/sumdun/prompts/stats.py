@@ -5,9 +5,9 @@ calibration, so every threshold below was calibrated on real products, not taken
 reflectance literature):
 
 * **Sensor and product**: the sensor's name, its band set with centre wavelengths, the ground
-  sampling distance (from the georeferencing or the product metadata), the bit depth the data
-  reach (the smallest of 8, 10, 11, 12, 14, 16 bits holding the maximum; "floating point" for
-  float data in [0, 1]).
+  sampling distance (from the georeferencing or the product metadata), the bit depth (the
+  sensor's when the data fit in it, else the smallest of 8, 10, 11, 12, 14, 16 bits holding
+  the maximum; "floating point" for float data in [0, 1]).
 * **Land cover** per MS pixel where red, green and NIR bands are known: vegetation
   ``NDVI > T_NDVI``; water ``NDWI = (G - NIR) / (G + NIR) > T_NDWI`` (McFeeters 1996) on
   smooth ground (shadows in a textured city are NIR-dark too); cloud: bright in every visible
@@ -91,19 +91,10 @@ class SceneStats:
     snr: float = 0.0                    # PAN 1-99 % range / noise sigma
     haze: float = 0.0                   # blue dark-object ratio (0 when no blue band)
     saturated: float = 0.0              # share of pixels at the top of the range
-    bits: int | None = None             # bit depth the data reach; None for float data
+    bits: int | None = None             # bit depth of the product; None for float data
     gsd_m: float | None = None
     sun_elevation: float | None = None
     off_nadir: float | None = None
-
-    # aliases kept for callers of stats-1
-    @property
-    def noise(self) -> float:
-        return 1.0 / self.snr if self.snr else 0.0
-
-    @property
-    def shadow(self) -> float:
-        return self.fractions.get("shadow", 0.0)
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -5,7 +5,8 @@ import importlib
 import importlib.util
 from pathlib import Path
 
-_EXTRAS = {"rasterio": "geo", "h5py": "hdf5", "dgsamples": "samples"}
+_EXTRAS = {"rasterio": "geo", "h5py": "hdf5", "dgsamples": "samples", "distributed": "batch",
+           "dask": "batch"}
 
 
 def require(module: str):

@@ -182,6 +182,37 @@ def _cmd_fuse(args) -> int:
     return 0
 
 
+def _cmd_fuse_batch(args) -> int:
+    from .batch import format_report, fuse_batch
+
+    options = _parse_options(args.option)
+    for key, flag in _CLI_OWNED.items():
+        if key in options:
+            raise UsageError(f"-o {key}=... : use {flag} instead")
+    kwargs = dict(tile=args.tile, overlap=args.overlap, dtype=args.dtype, nodata=args.nodata,
+                  cog=args.cog, driver=args.of, overviews=args.overviews,
+                  creation_options=_parse_options(args.co, "--co"), device=args.device)
+    if args.prompt is not None:
+        kwargs["prompt"] = args.prompt
+    report = fuse_batch(args.manifest, args.outdir, method=args.method, sensor=args.sensor,
+                        ratio=args.ratio, scheduler=args.scheduler, workers=args.workers,
+                        split_rows=args.split_rows, fresh=args.fresh,
+                        progress=not args.quiet and not args.json,
+                        ms_globs=_split(args.ms_glob), pan_globs=_split(args.pan_glob),
+                        ms_asset=args.ms_asset, pan_asset=args.pan_asset, options=options,
+                        **{k: v for k, v in kwargs.items() if v is not None})
+    if args.json:
+        print(json.dumps(report, indent=2))
+    elif not args.quiet:
+        print(format_report(report))
+    failed = report["totals"]["failed"]
+    if failed:
+        print(f"sumdun fuse-batch: error: {failed} scene(s) failed (see "
+              f"{Path(args.outdir) / 'batch-report.md'}); fix them and run the same command: "
+              "finished scenes are skipped", file=sys.stderr)
+    return 1 if failed else 0
+
+
 def _split(text: str | None) -> list[str]:
     return [t.strip() for t in (text or "").split(",") if t.strip()]
 
@@ -360,6 +391,45 @@ def build_parser() -> argparse.ArgumentParser:
                    help="method option, repeatable (e.g. -o block=64 for bdsd)")
     s.set_defaults(func=_cmd_fuse)
 
+    s = command("fuse-batch", help="fuse every scene pair of a manifest (CSV, YAML, folder "
+                "or STAC) on Dask: a local cluster or --scheduler; resumable")
+    s.add_argument("manifest", help="CSV or YAML (columns ms, pan; optional id, sensor, "
+                   "method, ratio, out), STAC ItemCollection JSON, or a folder of MS + PAN files")
+    s.add_argument("outdir", help="output folder (<id>.tif per scene, batch-report.json/.md)")
+    s.add_argument("--method", default=None, help="default method (a row's method wins); "
+                   "default sumdun")
+    s.add_argument("--sensor", default=None, help="default sensor (a row's sensor wins)")
+    s.add_argument("--ratio", type=int, default=4, help="default PAN/MS ratio (default 4)")
+    s.add_argument("--scheduler", default=None, metavar="ADDRESS", help="an existing Dask "
+                   "scheduler, e.g. tcp://10.0.0.5:8786 (default: a local cluster)")
+    s.add_argument("--workers", type=int, default=None, help="local cluster: worker "
+                   "processes (default: the idle cores)")
+    s.add_argument("--split-rows", type=int, default=8, help="split scenes of more tile rows "
+                   "than this into strips of this many, fused by different workers "
+                   "(default 8)")
+    s.add_argument("--fresh", action="store_true", help="fuse complete scenes again")
+    s.add_argument("--ms-glob", default=None, help="folder manifests: comma-separated MS "
+                   "patterns (default *ms*.tif,*mul*.tif, case-insensitive)")
+    s.add_argument("--pan-glob", default=None, help="folder manifests: PAN patterns "
+                   "(default *pan*.tif)")
+    s.add_argument("--ms-asset", default=None, help="STAC: the MS asset key")
+    s.add_argument("--pan-asset", default=None, help="STAC: the PAN asset key")
+    s.add_argument("--tile", type=int, default=512, help="tile size, PAN pixels (default 512)")
+    s.add_argument("--overlap", type=int, default=32, help="tile overlap (default 32)")
+    s.add_argument("--prompt", default=None, help="SUM-DUN: one fixed prompt for every scene")
+    s.add_argument("--device", default="auto", help="SUM-DUN device on the workers: auto "
+                   "(CUDA when present), cpu or cuda")
+    s.add_argument("--dtype", default=None, help="output data type (default: the MS dtype)")
+    s.add_argument("--nodata", default=None, help="nodata of every input: number, nan, none")
+    s.add_argument("--of", default=None, metavar="FORMAT", help="output GDAL driver")
+    s.add_argument("--co", action="append", metavar="NAME=VALUE", help="creation option")
+    s.add_argument("--cog", action="store_true", help="write Cloud-Optimised GeoTIFFs")
+    s.add_argument("--overviews", action="store_true", help="add internal overviews")
+    s.add_argument("--json", action="store_true", help="print the report as JSON")
+    s.add_argument("-o", "--option", action="append", metavar="KEY=VALUE",
+                   help="method option for every scene, repeatable")
+    s.set_defaults(func=_cmd_fuse_batch)
+
     s = command("evaluate", help="run methods on PanCollection test files; paper-style "
                 "tables (Markdown, LaTeX, CSV, JSON), resumable")
     s.add_argument("--methods", required=True, help="comma-separated registry names or "
@@ -408,6 +478,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 _INTERRUPTED = {
     "fuse": "the output was not written (an earlier file of that name is kept)",
+    "fuse-batch": "finished scenes are kept in {outdir}: run the same command to resume",
     "evaluate": "the results so far are kept in {out}/samples.jsonl: run the same command "
                 "to resume",
     "train": "the last checkpoint is kept: run the same command with --resume to continue",
@@ -467,7 +538,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         what = _INTERRUPTED.get(args.command, "nothing half-written was left")
-        print(f"{name}: interrupted; {what.format(out=getattr(args, 'out', ''))}",
+        print(f"{name}: interrupted; "
+              f"{what.format(out=getattr(args, 'out', ''), outdir=getattr(args, 'outdir', ''))}",
               file=sys.stderr)
         return 130
     except Exception as err:  # noqa: BLE001 - a bug: one line, the traceback on -vv

@@ -33,7 +33,7 @@ from .errors import DataError, UsageError
 from .io.scene import SceneError
 from .tiling import TileBlender, axis_tiles
 
-__all__ = ["fuse_geotiff"]
+__all__ = ["fuse_geotiff", "join_strips", "scene_grid"]
 
 
 #: GDAL block cache while fusing (bytes = this x 2**20), so memory does not grow with the scene
@@ -305,7 +305,8 @@ def fuse_geotiff(ms_path: str | os.PathLike, pan_path: str | os.PathLike,
                  creation_options: dict | None = None, bands: list[int] | None = None,
                  progress: bool = True, describer_options: dict | None = None,
                  crop_to_overlap: bool = False, summary: dict | None = None,
-                 overviews: bool = False, **options: Any) -> Path:
+                 overviews: bool = False, tile_rows: tuple[int, int] | None = None,
+                 tags: dict | None = None, **options: Any) -> Path:
     """Pansharpen a GeoTIFF pair tile by tile and write a georeferenced raster.
 
     Args:
@@ -337,6 +338,13 @@ def fuse_geotiff(ms_path: str | os.PathLike, pan_path: str | os.PathLike,
         summary: a dict filled with the run's facts (size, tiles, method, time, warnings).
         overviews: add internal overviews (2, 4, 8, ... down to 256 px, averaged), as
             ``gdaladdo -r average`` (a COG always has them).
+        tile_rows: ``(i0, i1)``: fuse only tile rows ``i0 .. i1 - 1`` of the scene's grid
+            (:func:`scene_grid`) into a GeoTIFF *strip* holding the output rows they finish
+            (tile row ``i0 - 1`` is fused too, for the blend, and not written). Strips of
+            consecutive row ranges, joined by :func:`join_strips`, equal the whole-scene
+            output pixel for pixel: this is how ``sumdun fuse-batch`` shares one big scene
+            between workers. Not with ``adapt``.
+        tags: extra metadata tags written into the output (after the provenance tags).
         **options: method options (toolbox defaults otherwise). For SUM-DUN, ``adapt=STEPS``
             (with ``adapt_mode``, ``adapt_seed``, ``adapt_seconds``, ``save_adapted``)
             fine-tunes a copy of the weights once, on the central window of the scene (at most
@@ -372,8 +380,11 @@ def fuse_geotiff(ms_path: str | os.PathLike, pan_path: str | os.PathLike,
         raise UsageError(f"--prompt applies to SUM-DUN only, not to {method!r}")
     if m.family == "neural":
         options["device"] = resolve_device(options.get("device", device))
+    if tile_rows is not None and options.get("adapt"):
+        raise UsageError("adapt fine-tunes on the whole scene; it cannot fuse a strip "
+                         "(tile_rows): adapt once with --save-adapted, then fuse with --weights")
     out_path = Path(out_path)
-    out_driver = _driver_for(out_path, driver, cog)
+    out_driver = "GTiff" if tile_rows is not None else _driver_for(out_path, driver, cog)
     co = {str(k).upper(): str(v) for k, v in (creation_options or {}).items()}
     _check_output(out_path, (ms_path, pan_path))
     nodata_given, nodata_value = _parse_nodata(nodata)
@@ -426,6 +437,14 @@ def fuse_geotiff(ms_path: str | os.PathLike, pan_path: str | os.PathLike,
         H, W = int(pan_win.height), int(pan_win.width)
         rows, cols = axis_tiles(H, tile, overlap), axis_tiles(W, tile, overlap)
         blender = TileBlender(rows, cols, n_bands)
+        first, stop, y0, y1 = 0, len(rows), 0, H  # tile rows fused; output rows written
+        if tile_rows is not None:
+            i0, i1 = tile_rows
+            if not 0 <= i0 < i1 <= len(rows):
+                raise UsageError(f"tile_rows {tile_rows} outside the scene's {len(rows)} tile "
+                                 "rows")
+            first, stop = max(0, i0 - 1), i1
+            y0, y1 = rows.write(i0)[0], rows.write(i1 - 1)[1]
         check_tile = getattr(m.fn, "check_tile", None)
         if check_tile is not None:  # options that must fit every tile: checked before work
             for hh in {b - a for a, b in (rows.read(i) for i in range(len(rows)))}:
@@ -468,20 +487,13 @@ def fuse_geotiff(ms_path: str | os.PathLike, pan_path: str | os.PathLike,
 
             tile_describer = get_describer(describer, **(describer_options or {}))
 
-        block = _block_size(tile)
-        profile = dict(driver="GTiff", count=n_bands, height=H, width=W, dtype=out_dtype.name,
-                       crs=pan_ds.crs, transform=pan_ds.window_transform(pan_win),
-                       nodata=out_nd, BIGTIFF="IF_SAFER")
-        if compress:
-            profile.update(compress=compress, num_threads=str(chosen_threads()))  # GDAL's
-        if H >= block and W >= block:
-            profile.update(tiled=True, blockxsize=block, blockysize=block)
-        if out_driver == "GTiff":
-            profile.update({k.lower(): v for k, v in co.items()})
-
         windows = require("rasterio.windows")
+        strip = windows.Window(pan_win.col_off, pan_win.row_off + y0, W, y1 - y0)
+        profile = _profile(n_bands, y1 - y0, W, out_dtype, pan_ds.crs,
+                           pan_ds.window_transform(strip), out_nd, tile, compress, co,
+                           out_driver, block_rows=H)
         tqdm = require("tqdm").tqdm
-        bar = tqdm(total=len(rows) * len(cols), unit="tile", disable=not progress,
+        bar = tqdm(total=(stop - first) * len(cols), unit="tile", disable=not progress,
                    desc=f"fuse {method} {W}x{H}")
         counts = {"tiles": 0, "empty_tiles": 0, "constant_tiles": 0, "invalid_pixels": 0}
         with contextlib.ExitStack() as stack:
@@ -503,23 +515,20 @@ def fuse_geotiff(ms_path: str | os.PathLike, pan_path: str | os.PathLike,
                     for k, name in enumerate(names, start=1):
                         dst.set_band_description(k, name)
                 dst.update_tags(**_provenance(method, s, options, prompt_text, ms_path,
-                                              pan_path, bands))
+                                              pan_path, bands), **(tags or {}))
                 pending: list = []  # finished tiles of this row, written together
                 group = 2 * chosen_threads()
                 for i, j in blender.tiles():
+                    if not first <= i < stop:
+                        continue
                     (r0, r1), (c0, c1) = rows.read(i), cols.read(j)
                     pw = windows.Window(pan_win.col_off + c0, pan_win.row_off + r0,
                                         c1 - c0, r1 - r0)
                     mw = windows.Window(ms_win.col_off + c0 // ratio,
                                         ms_win.row_off + r0 // ratio,
                                         (c1 - c0) // ratio, (r1 - r0) // ratio)
-                    try:
-                        ms = ms_ds.read(band_idx, window=mw)
-                        pan = pan_ds.read(window=pw)
-                    except rasterio.errors.RasterioError as err:
-                        raise SceneError(f"reading tile rows {r0}:{r1}, cols {c0}:{c1} failed "
-                                         f"({err}); the file is truncated or corrupt: "
-                                         "re-export or re-download it") from err
+                    ms = _read_tile(ms_ds, "MS", mw, band_idx, (r0, r1, c0, c1))
+                    pan = _read_tile(pan_ds, "PAN", pw, None, (r0, r1, c0, c1))
                     ms_bad = np.zeros(ms.shape[1:], bool)
                     if ms_nd is not None:
                         ms_bad = (ms == ms_nd).any(0) if not np.isnan(ms_nd) else \
@@ -560,6 +569,9 @@ def fuse_geotiff(ms_path: str | os.PathLike, pan_path: str | os.PathLike,
                             raise SceneError(f"tile at PAN rows {r0}:{r1}, cols {c0}:{c1}: "
                                              f"{err}") from err
                     (h0, h1, w0, w1), out = blender.add(i, j, np.asarray(fused, np.float32))
+                    if h0 < y0:  # the row before a strip: only its blend carry is needed
+                        bar.update(1)
+                        continue
                     inv = invalid[h0 - r0: h1 - r0, w0 - c0: w1 - c0]
                     counts["invalid_pixels"] += int(inv.sum())
                     pending.append((h0, h1, w0, w1, _cast(out, inv, out_dtype, out_nd)))
@@ -568,24 +580,13 @@ def fuse_geotiff(ms_path: str | os.PathLike, pan_path: str | os.PathLike,
                         ph0, ph1, pw0 = pending[0][0], pending[0][1], pending[0][2]
                         block_out = np.concatenate([p[4] for p in pending], axis=2)
                         dst.write(block_out, window=windows.Window(
-                            pw0, ph0, block_out.shape[2], ph1 - ph0))
+                            pw0, ph0 - y0, block_out.shape[2], ph1 - ph0))
                         pending.clear()
                     bar.update(1)
             bar.close()
-            if overviews and out_driver != "COG" and min(H, W) > 256:
-                factors = [2 ** k for k in range(1, 16) if min(H, W) // 2 ** k >= 256] or [2]
-                with _disk_errors(out_path), rasterio.open(work, "r+") as dst:
-                    dst.build_overviews(factors, require("rasterio.enums").Resampling.average)
-                    dst.update_tags(ns="rio_overview", resampling="average")
-            if out_driver != "GTiff":
-                extra = dict(co)
-                if out_driver == "COG":
-                    extra.setdefault("COMPRESS", (compress or "NONE").upper())
-                    extra.setdefault("BIGTIFF", "IF_SAFER")
-                with _disk_errors(out_path):
-                    require("rasterio.shutil").copy(work, final_tmp, driver=out_driver,
-                                                    **extra)
-    if counts["invalid_pixels"] == H * W:
+            _finish(work, final_tmp, out_path, out_driver, co, compress,
+                    overviews and tile_rows is None)
+    if counts["invalid_pixels"] == (y1 - y0) * W:
         notes.append("the inputs hold no valid pixel: the output is all nodata")
     if counts["constant_tiles"]:
         notes.append(f"{counts['constant_tiles']} tile(s) with a constant band were upsampled "
@@ -604,6 +605,119 @@ def fuse_geotiff(ms_path: str | os.PathLike, pan_path: str | os.PathLike,
                        constant_tiles=counts["constant_tiles"],
                        nodata_pixels=counts["invalid_pixels"], prompt=prompt_text,
                        seconds=round(time.perf_counter() - t_start, 3), warnings=notes)
+    return out_path
+
+
+def _read_tile(ds, role: str, window, bands, where) -> np.ndarray:
+    """One tile of an input; a read failure names the file (truncated or corrupt)."""
+    rasterio = require("rasterio")
+    try:
+        return ds.read(bands, window=window) if bands else ds.read(window=window)
+    except rasterio.errors.RasterioError as err:
+        r0, r1, c0, c1 = where
+        raise SceneError(f"reading the {role} file {Path(ds.name).name} failed at PAN rows "
+                         f"{r0}:{r1}, cols {c0}:{c1} ({err}): the file is truncated or "
+                         "corrupt; re-export or re-download it") from err
+
+
+def _profile(bands: int, height: int, width: int, dtype: np.dtype, crs, transform, nodata,
+             tile: int, compress: str | None, co: dict, driver: str,
+             block_rows: int | None = None) -> dict:
+    """The GeoTIFF profile of an output (or of a strip of one: ``block_rows`` is the whole
+    output's height, so strips are tiled exactly as the whole file would be)."""
+    from .threads import chosen_threads
+
+    block = _block_size(tile)
+    profile = dict(driver="GTiff", count=bands, height=height, width=width, dtype=dtype.name,
+                   crs=crs, transform=transform, nodata=nodata, BIGTIFF="IF_SAFER")
+    if compress:
+        profile.update(compress=compress, num_threads=str(chosen_threads()))  # GDAL's
+    if (block_rows or height) >= block and width >= block:
+        profile.update(tiled=True, blockxsize=block, blockysize=block)
+    if driver == "GTiff":
+        profile.update({k.lower(): v for k, v in co.items()})
+    return profile
+
+
+def _finish(work: Path, final_tmp: Path, out_path: Path, driver: str, co: dict,
+            compress: str | None, overviews: bool) -> None:
+    """Overviews on the written GeoTIFF ``work``; then, for another format, a copy of it as
+    ``driver`` into ``final_tmp``."""
+    rasterio = require("rasterio")
+    with rasterio.open(work) as ds:
+        H, W = ds.height, ds.width
+    if overviews and driver != "COG" and min(H, W) > 256:
+        factors = [2 ** k for k in range(1, 16) if min(H, W) // 2 ** k >= 256] or [2]
+        with _disk_errors(out_path), rasterio.open(work, "r+") as dst:
+            dst.build_overviews(factors, require("rasterio.enums").Resampling.average)
+            dst.update_tags(ns="rio_overview", resampling="average")
+    if driver != "GTiff":
+        extra = dict(co)
+        if driver == "COG":
+            extra.setdefault("COMPRESS", (compress or "NONE").upper())
+            extra.setdefault("BIGTIFF", "IF_SAFER")
+        with _disk_errors(out_path):
+            require("rasterio.shutil").copy(work, final_tmp, driver=driver, **extra)
+
+
+def scene_grid(ms_path, pan_path, ratio: int = 4, tile: int = 512, overlap: int = 32
+               ) -> tuple[int, int, int]:
+    """``(height, width, tile_rows)`` of the output :func:`fuse_geotiff` would write for this
+    pair (PAN pixels over the shared ground; rows of its tile grid)."""
+    _check_tiling(tile, overlap, ratio)
+    with open_raster(ms_path, "MS") as ms_ds, open_raster(pan_path, "PAN") as pan_ds:
+        _, pan_win, _ = _common_windows(ms_ds, pan_ds, ratio)
+    H, W = int(pan_win.height), int(pan_win.width)
+    return H, W, len(axis_tiles(H, tile, overlap))
+
+
+def join_strips(strips: list, out_path: str | os.PathLike, *, driver: str | None = None,
+                cog: bool = False, creation_options: dict | None = None,
+                compress: str | None = "deflate", overviews: bool = False,
+                tile: int = 512) -> Path:
+    """Join GeoTIFF strips written by :func:`fuse_geotiff` with consecutive ``tile_rows``
+    (top to bottom) into one output, written atomically, with the strips' georeferencing,
+    tags, band names and nodata; the pixels equal a whole-scene run's. Memory: one block
+    row of the output."""
+    rasterio = require("rasterio")
+    windows = require("rasterio.windows")
+    out_path = Path(out_path)
+    out_driver = _driver_for(out_path, driver, cog)
+    co = {str(k).upper(): str(v) for k, v in (creation_options or {}).items()}
+    with contextlib.ExitStack() as stack:
+        srcs = [stack.enter_context(rasterio.open(p)) for p in strips]
+        first = srcs[0]
+        H, W = sum(s.height for s in srcs), first.width
+        for s in srcs[1:]:
+            if (s.width, s.count, s.dtypes, s.crs) != (W, first.count, first.dtypes, first.crs):
+                raise DataError(f"strip {s.name} does not fit {first.name}: not parts of one "
+                                "output")
+        profile = _profile(first.count, H, W, np.dtype(first.dtypes[0]), first.crs,
+                           first.transform, first.nodata, tile, compress, co, out_driver)
+        stack.enter_context(rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB * 2**20))
+        final_tmp = stack.enter_context(atomic_path(out_path))
+        if out_driver != "GTiff":
+            fd, work = tempfile.mkstemp(prefix=f".{out_path.name}.{os.getpid()}.",
+                                        suffix=".part.tif", dir=out_path.parent)
+            os.close(fd)
+            work = Path(work)
+            stack.callback(work.unlink, missing_ok=True)
+        else:
+            work = final_tmp
+        with _disk_errors(out_path), rasterio.open(work, "w", **profile) as dst:
+            for k, name in enumerate(first.descriptions, start=1):
+                if name:
+                    dst.set_band_description(k, name)
+            dst.update_tags(**first.tags())
+            y = 0
+            for s in srcs:
+                step = _block_size(tile)
+                for r in range(0, s.height, step):
+                    h = min(step, s.height - r)
+                    dst.write(s.read(window=windows.Window(0, r, W, h)),
+                              window=windows.Window(0, y + r, W, h))
+                y += s.height
+        _finish(work, final_tmp, out_path, out_driver, co, compress, overviews)
     return out_path
 
 

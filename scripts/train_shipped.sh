@@ -6,7 +6,9 @@
 #    configs/sumdun_small_dgsamples.yaml (L1, X_0 = interp23tap), sumdun_small_bth_init.yaml
 #    (X_0 = BT-H), sumdun_small_q2n_finetune.yaml and sumdun_small_q2n_finetune_2.yaml (L1 + Q2n
 #    loss), sumdun_small_stats2_prompts.yaml (the same with the stats-2 prompts, from the
-#    shipped step-4 weights); the shipped weights are runs/sumdun_small_stats2_prompts/best. The
+#    shipped step-4 weights), sumdun_small_input_norm.yaml (step 6: the network normalises
+#    each pair by its MS mean, and a quarter of the samples get another product's radiometry,
+#    from the step-5 weights); the shipped weights are runs/sumdun_small_input_norm/best. The
 #    shipped run stopped step 1 after 21 of 25 epochs and step 2 after 9 of 14, and steps 1-4
 #    saw stats-1 prompts (see meta.json's provenance).
 set -euo pipefail
@@ -22,3 +24,6 @@ done
 # step 5 starts from the weights named sumdun_small: copy step 4's best there first
 cp runs/sumdun_small_q2n_finetune_2/best/model.safetensors src/sumdun/weights/sumdun_small/
 $SUMDUN train --config configs/sumdun_small_stats2_prompts.yaml "$@"
+# step 6 starts from the step-5 weights, installed under the name sumdun_small
+cp runs/sumdun_small_stats2_prompts/best/model.safetensors src/sumdun/weights/sumdun_small/
+$SUMDUN train --config configs/sumdun_small_input_norm.yaml "$@"

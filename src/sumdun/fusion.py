@@ -127,6 +127,20 @@ def validate_options(method: str, options: dict) -> None:
                 raise UsageError(f"option {key} of {method!r} must be a number, got {value!r}")
 
 
+def range_from_data(ms: Array, pan: Array) -> dict:
+    """What the data type says about the data range: ``{"bits": 8}`` for 8-bit integers,
+    ``{"data_range": 1.0}`` for floats within [0, 1] (reflectance), else ``{}`` (the sensor's
+    bit depth applies)."""
+    dtypes = {str(a.dtype).replace("torch.", "") for a in (ms, pan)}
+    if dtypes == {"uint8"}:
+        return {"bits": 8}
+    if all(d.startswith("float") for d in dtypes):
+        top = max(float(a.max()) for a in (ms, pan))
+        if 0 < top <= 1.0:
+            return {"data_range": 1.0}
+    return {}
+
+
 def fuse(ms: Array, pan: Array, method: str | None = None, sensor: str | Sensor | None = None,
          ratio: int = 4, **options) -> Array:
     """Pansharpen ``ms`` with ``pan``.
@@ -138,7 +152,10 @@ def fuse(ms: Array, pan: Array, method: str | None = None, sensor: str | Sensor 
             with the shipped weights, as ``sumdun fuse``).
         sensor: sensor name (MTF gains for MTF-based methods); generic when None.
         ratio: PAN/MS scale ratio.
-        **options: method options (toolbox defaults otherwise).
+        **options: method options (toolbox defaults otherwise). For SUM-DUN without ``bits``
+            or ``data_range``, 8-bit integer inputs count as 8-bit and floats within [0, 1] as
+            reflectance (:func:`range_from_data`); the range only steers the prompt, since the
+            network normalises each pair itself.
 
     Returns:
         ``(C, H, W)`` or ``(B, C, H, W)`` float, in the input's kind (numpy/torch) and scale.
@@ -148,6 +165,8 @@ def fuse(ms: Array, pan: Array, method: str | None = None, sensor: str | Sensor 
     method = method or default_method()
     m = get_method(method)
     validate_options(method, options)
+    if m.family == "neural" and "bits" not in options and "data_range" not in options:
+        options.update(range_from_data(ms, pan))
     both_f32 = all(a.dtype in (torch.float32, np.float32) for a in (ms, pan))
     compute = torch.float32 if m.float32 and both_f32 else torch.float64
     x, restore = as_batch(ms, "ms", float_dtype=compute)

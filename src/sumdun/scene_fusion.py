@@ -461,9 +461,12 @@ def fuse_geotiff(ms_path: str | os.PathLike, pan_path: str | os.PathLike,
                 raise UsageError(f"SUM-DUN's shipped weights fuse pairs of ratio 4; this pair "
                                  f"has ratio {ratio}: use a classical method (--method "
                                  "mtf-glp-hpm) or weights trained at that ratio (-o weights=DIR)")
-            if "bits" not in options and "data_range" not in options \
-                    and np.dtype(ms_ds.dtypes[0]) == np.uint8:
-                options["bits"] = 8  # an 8-bit product: its range, not the sensor's
+            if "bits" not in options and "data_range" not in options:
+                nbits = ms_ds.tags(ns="IMAGE_STRUCTURE").get("NBITS")  # GDAL's NBITS
+                if nbits and nbits.isdigit() and np.dtype(ms_ds.dtypes[0]).kind in "ui":
+                    options["bits"] = int(nbits)  # the file's metadata, then its data type
+                elif np.dtype(ms_ds.dtypes[0]) == np.uint8:
+                    options["bits"] = 8  # an 8-bit product: its range, not the sensor's
             if prompt is None and prompt_scope == "scene":
                 from .prompts import get_describer
 

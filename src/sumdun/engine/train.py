@@ -30,6 +30,7 @@ from ..errors import UsageError
 from ..metrics import ergas, psnr, q2n, sam
 from ..metrics.reduced import q2n_map
 from ..models import create_model
+from .augment import radiometric_augment
 from ..sensors import get_sensor
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .fr_losses import spatial_consistency_loss, spectral_consistency_loss
@@ -56,6 +57,8 @@ class TrainConfig:
     l1_weight: float = 1.0        # weight of the L1 loss against gt (0: files need no gt)
     spectral_weight: float = 0.0  # full-resolution spectral consistency (engine/fr_losses.py)
     spatial_weight: float = 0.0   # full-resolution spatial (local correlation with the PAN)
+    radiometric_aug: float = 0.0  # share of samples given another product's radiometry
+    #                               (per-band gains/offsets, 8-bit quantisation): engine/augment.py
     init: str | None = None       # start from these weights (checkpoint folder or shipped name)
     seed: int = 0
     sampling: object = "size"     # "size" or {dataset name: weight}
@@ -148,6 +151,9 @@ def _typed(raw: dict, source) -> dict:
                 "spectral_weight", "spatial_weight"):
         if key in out and out[key] < 0:
             raise UsageError(f"{source}: {key} must not be negative, got {out[key]}")
+    if "radiometric_aug" in out and not 0 <= out["radiometric_aug"] <= 1:
+        raise UsageError(f"{source}: radiometric_aug is a share of samples from 0 to 1, got "
+                         f"{out['radiometric_aug']}")
     return out
 
 
@@ -406,6 +412,9 @@ def fit(cfg: TrainConfig, resume: bool = False, stop_after: int | None = None) -
             pos, real = _rank_share(len(idx), rank, world)
             ms, pan, gt, text = (None if t is None else t.to(device)
                                  for t in train_sets[d].batch(idx[pos]))
+            if cfg.radiometric_aug:  # drawn per (seed, epoch, step): resumes exactly
+                gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch * 100_003 + i)
+                ms, pan, gt = radiometric_augment(ms, pan, gt, cfg.radiometric_aug, gen)
             if drop is not None:
                 drop = drop[pos]
             with torch.autocast(device.type, enabled=use_amp):

@@ -75,6 +75,12 @@ class SUMDUNConfig:
     eta: float = 0.1
     lam: float = 1.0
     initial_estimate: str = "exp"    # "exp" (interp23tap, the paper) | "bt-h" (classical BT-H)
+    # "none": the inputs as given (divided by the data range by the caller); "mean": each pair
+    # is divided by its MS mean over bands and pixels and multiplied by ``norm_level`` inside
+    # forward(), and the output scaled back, so k * (ms, pan) fuses to exactly k * the fusion
+    # (any bit depth, any data range, reflectance)
+    input_norm: str = "none"
+    norm_level: float = 0.15
     extra: dict = field(default_factory=dict)
 
     def validate(self) -> "SUMDUNConfig":
@@ -83,6 +89,10 @@ class SUMDUNConfig:
         if self.initial_estimate not in ("exp", "bt-h"):
             raise ValueError(f"initial_estimate must be 'exp' or 'bt-h', got "
                              f"{self.initial_estimate!r}")
+        if self.input_norm not in ("none", "mean"):
+            raise ValueError(f"input_norm must be 'none' or 'mean', got {self.input_norm!r}")
+        if not self.norm_level > 0:
+            raise ValueError(f"norm_level must be positive, got {self.norm_level!r}")
         if self.prox not in ("2d", "3d", "off"):
             raise ValueError(f"prox must be '2d', '3d' or 'off', got {self.prox!r}")
         if self.spim not in SPIM.MODES:
@@ -348,6 +358,11 @@ class SUMDUN(nn.Module):
             raise ValueError(f"prox='2d' folds the bands into {self.cfg.max_bands} feature "
                              f"channels (max_bands) and cannot take {c} bands; build the model "
                              f"with max_bands >= {c}, or use prox='3d' (any band count)")
+        gain = None
+        if self.cfg.input_norm == "mean":  # (B, 1, 1, 1): the pair's MS mean to norm_level
+            level = ms.detach().flatten(1).mean(1).clamp(min=torch.finfo(ms.dtype).tiny)
+            gain = (level / self.cfg.norm_level).view(-1, 1, 1, 1)
+            ms, pan = ms / gain, pan / gain
         x = self.initial(ms, pan)
         band_w = self.band_weights(ms)
         t = self.text(text_embeds, b, ms, prompt_drop)
@@ -362,4 +377,6 @@ class SUMDUN(nn.Module):
                 x, feat = self.spmns[k](x, pan, t, carry)
                 feats.append(feat)
             stages.append(x)
+        if gain is not None:
+            x, stages = x * gain, [st * gain for st in stages]
         return (x, stages, band_w) if return_stages else x

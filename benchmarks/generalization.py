@@ -1,0 +1,182 @@
+"""How SUM-DUN generalises: scenes it never trained on, delivered at other bit depths and band
+counts, against every classical method, at reduced resolution (Wald's protocol).
+
+Scenes: the ratio-4 extra scenes of ``../shared/data`` (PAirMax WorldView-2 Miami and
+WorldView-3 Munich, SpaceNet WorldView-3 Shanghai and WorldView-2 Rotterdam; see its
+MANIFEST.md), none of which the shipped weights saw (they trained on the dgsamples Longmont
+scenes only). Each scene is turned into another *product* first, then Wald-degraded in that
+product's units and stored back in its data type, as a user's reduced-resolution test would be:
+
+- ``11-bit``: as delivered (digital numbers, 0-2047);
+- ``8-bit linear``: ``round(x * 255 / 2047)``, uint8;
+- ``8-bit in float32``: the same values as float32 (a numpy pipeline's arrays: nothing tells
+  the bit depth, so SUM-DUN's prompt assumes the sensor's 11 bits);
+- ``8-bit stretched``: each band (and the PAN) stretched from its 2nd to 98th percentile to
+  0-255, uint8 (the usual look of an 8-bit delivery);
+- ``16-bit``: ``round(x * 65535 / 2047)``, uint16;
+- ``reflectance``: ``x / 2047``, float32.
+
+Every method gets the arrays as they are, with the sensor and no bit-depth hint (SUM-DUN reads
+8-bit integers and floats within [0, 1] from the data type, ``fusion.range_from_data``). The
+band-count sweep fuses 3 (B, G, R), 4 (B, G, R, NIR), 5 (B, G, R, red edge, NIR1) and 8 bands of
+the 11-bit products (3 and 5 bands with the generic sensor: no table has their MTF gains).
+Indices: Q2n and PSNR against the product's own MS, in its range (fused values clipped to it).
+
+Not here yet (issue #16): leave-one-sensor-out models (trained without a sensor and tested on
+it) and Sentinel-2 / Landsat (ratio 2; the shipped weights are ratio 4).
+
+Run: python benchmarks/generalization.py [--scenes NAME,...] [--methods sumdun,bt-h,...]
+     [--weights DIR] [--json OUT.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import warnings
+
+import numpy as np
+
+VARIANTS = ("11-bit", "8-bit linear", "8-bit in float32", "8-bit stretched", "16-bit",
+            "reflectance")
+BAND_SETS = {3: ("blue", "green", "red"), 4: ("blue", "green", "red", "nir1"),
+             5: ("blue", "green", "red", "red_edge", "nir1")}
+
+
+def product(ms: np.ndarray, pan: np.ndarray, variant: str):
+    """``(ms, pan, data range, dtype)`` of the scene delivered as ``variant``."""
+    if variant == "11-bit":
+        return np.rint(ms), np.rint(pan), 2047.0, np.uint16
+    if variant in ("8-bit linear", "8-bit in float32"):
+        dtype = np.uint8 if variant == "8-bit linear" else np.float32
+        return np.rint(ms * 255 / 2047), np.rint(pan * 255 / 2047), 255.0, dtype
+    if variant == "16-bit":
+        return np.rint(ms * 65535 / 2047), np.rint(pan * 65535 / 2047), 65535.0, np.uint16
+    if variant == "reflectance":
+        return ms / 2047, pan / 2047, 1.0, np.float32
+    if variant == "8-bit stretched":
+        def stretch(a):
+            lo, hi = np.percentile(a.reshape(len(a), -1), [2, 98], axis=1)
+            return np.rint(np.clip((a - lo[:, None, None]) / (hi - lo)[:, None, None], 0, 1)
+                           * 255)
+        return stretch(ms), stretch(pan), 255.0, np.uint8
+    raise ValueError(variant)
+
+
+def reduced_pair(ms, pan, sensor, dtype):
+    """Wald's protocol in the product's units, the inputs stored back in its data type."""
+    from sumdun.degrade import wald
+
+    ms_lr, pan_lr = wald(ms, pan, sensor)
+    if np.dtype(dtype).kind in "ui" or np.asarray(ms).max() > 1:  # digital numbers
+        top = np.iinfo(dtype).max if np.dtype(dtype).kind in "ui" else np.inf
+        return (np.clip(np.rint(ms_lr), 0, top).astype(dtype),
+                np.clip(np.rint(pan_lr), 0, top).astype(dtype))
+    return ms_lr.astype(dtype), pan_lr.astype(dtype)
+
+
+def load_scenes(names):
+    from sumdun.io.extra import EXTRA_SCENES, load_extra
+
+    out = {}
+    for name in names or EXTRA_SCENES:
+        pair = load_extra(name)
+        if pair.ratio != 4:
+            continue
+        c, h, w = pair.ms.shape
+        h, w = h // 32 * 32, w // 32 * 32  # whole Q2n blocks at the reference's scale
+        out[name] = (pair.ms[:, :h, :w].astype(np.float64),
+                     pair.pan[:, :4 * h, :4 * w].astype(np.float64), pair.sensor)
+    return out
+
+
+def score(fused, gt, top, integer):
+    from sumdun.metrics import reduced_resolution
+
+    r = reduced_resolution(np.clip(fused, 0, top), gt, ratio=4, data_range=top,
+                           quantize=integer and top >= 255)
+    return r["Q2n"], r["PSNR"]
+
+
+def run_case(ms, pan, sensor, methods, variant, bands, weights):
+    """``{method: (Q2n, PSNR)}`` for one scene, product and band set."""
+    from sumdun.fusion import fuse
+
+    ms_p, pan_p, top, dtype = product(ms, pan, variant)
+    sensor_arg = sensor
+    if bands != len(ms_p):
+        idx = [list(sensor.band_names).index(n) for n in BAND_SETS[bands]]
+        ms_p = ms_p[idx]
+        sensor_arg = sensor if bands == 4 else None
+    ms_lr, pan_lr = reduced_pair(ms_p, pan_p, sensor_arg or "generic", dtype)
+    integer = top > 1
+    res = {}
+    for m in methods:
+        opts = {"weights": weights} if (m == "sumdun" and weights) else {}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fused = fuse(ms_lr, pan_lr, m, sensor=sensor_arg, **opts)
+        res[m] = score(fused, ms_p, top, integer)
+    return res
+
+
+def table(title, rows, methods):
+    """Mean Q2n / PSNR over scenes, wins, and SUM-DUN's margin to the best classical method."""
+    print(f"\n**{title}** ({len(rows)} scenes; mean over scenes; wins = scenes where the "
+          "method is best)\n")
+    print("| method | Q2n | PSNR | Q2n wins | PSNR wins |")
+    print("|---|---:|---:|---:|---:|")
+    mean = {m: (np.mean([r[m][0] for r in rows]), np.mean([r[m][1] for r in rows]))
+            for m in methods}
+    wins = {m: [0, 0] for m in methods}
+    for r in rows:
+        for k in (0, 1):
+            wins[max(methods, key=lambda m: r[m][k])][k] += 1
+    for m in sorted(methods, key=lambda m: -mean[m][0]):
+        print(f"| {m} | {mean[m][0]:.4f} | {mean[m][1]:.2f} | {wins[m][0]} | {wins[m][1]} |")
+    if "sumdun" in methods and len(methods) > 1:
+        others = [m for m in methods if m != "sumdun"]
+        bq = max(others, key=lambda m: mean[m][0])
+        bp = max(others, key=lambda m: mean[m][1])
+        print(f"\nSUM-DUN - best classical: Q2n {mean['sumdun'][0] - mean[bq][0]:+.4f} ({bq}), "
+              f"PSNR {mean['sumdun'][1] - mean[bp][1]:+.2f} dB ({bp})")
+    return mean, wins
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--scenes", default=None, help="comma-separated extra scene names")
+    ap.add_argument("--methods", default=None, help="default: every registered method")
+    ap.add_argument("--weights", default=None, help="SUM-DUN checkpoint folder (default "
+                    "the shipped weights)")
+    ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--bands", default="3,4,5,8")
+    ap.add_argument("--json", default=None, help="also write every number here")
+    args = ap.parse_args()
+    from sumdun.fusion import list_methods
+    from sumdun.io.extra import shared_data_root
+
+    if shared_data_root() is None:
+        raise SystemExit("../shared/data is not on this machine (set SUMDUN_SHARED_DATA)")
+    methods = args.methods.split(",") if args.methods else list(list_methods())
+    scenes = load_scenes(args.scenes.split(",") if args.scenes else None)
+    t0 = time.time()
+    results = {"variants": {}, "bands": {}}
+    for variant in args.variants.split(","):
+        rows = [run_case(ms, pan, s, methods, variant, len(ms), args.weights)
+                for ms, pan, s in scenes.values()]
+        results["variants"][variant] = dict(zip(scenes, rows))
+        table(f"{variant} products, all bands", rows, methods)
+    for nb in (int(b) for b in args.bands.split(",")):
+        rows = [run_case(ms, pan, s, methods, "11-bit", nb, args.weights)
+                for ms, pan, s in scenes.values() if len(ms) == 8]
+        results["bands"][nb] = rows
+        table(f"{nb} bands of the 8-band scenes, 11-bit", rows, methods)
+    print(f"\n{len(scenes)} unseen scenes ({', '.join(scenes)}), {time.time() - t0:.0f} s")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""Training augmentations that simulate products the data do not contain.
+
+:func:`radiometric_augment` gives a sample another product's radiometry: per-band gains and
+offsets (another sensor's calibration, a per-band stretch), a PAN gain and offset, and, with
+the stated probability, 8-bit quantisation of the whole product (an 8-bit stretched
+delivery). Gains and offsets are applied to the reference and the MS alike, so the MS stays
+the reference's degraded version (the MTF low-pass sums to 1 and decimation is linear); the
+quantisation is applied to all three, as in a delivered product.
+"""
+from __future__ import annotations
+
+import torch
+
+__all__ = ["radiometric_augment"]
+
+#: per-band gain range and offset range (fraction of the sample's mean)
+GAINS = (0.75, 1.25)
+OFFSETS = (-0.03, 0.03)
+
+
+def _quantise(x: torch.Tensor, top: torch.Tensor, levels: int = 255) -> torch.Tensor:
+    return torch.round(x / top * levels).clamp(0, levels) * (top / levels)
+
+
+def radiometric_augment(ms: torch.Tensor, pan: torch.Tensor, gt: torch.Tensor | None,
+                        p: float, generator: torch.Generator, p_8bit: float = 0.5):
+    """``(ms, pan, gt)`` ``(B, C, h, w)``, ``(B, 1, H, W)``, ``(B, C, H, W)`` (or None) with
+    each sample, with probability ``p``, given per-band gains ``U(0.75, 1.25)`` and offsets
+    ``U(-0.03, 0.03) x`` its MS mean (MS and reference alike), a PAN gain and offset from the
+    same ranges and, with probability ``p_8bit``, 8-bit quantisation (255 levels up to the
+    sample's maximum). Values stay non-negative. The inputs are not modified."""
+    b, c = ms.shape[:2]
+    if p <= 0:
+        return ms, pan, gt
+    dev, dt = ms.device, ms.dtype
+
+    def draw(*shape, lo, hi):
+        return (torch.rand(*shape, generator=generator) * (hi - lo) + lo).to(dev, dt)
+
+    pick = (torch.rand(b, generator=generator) < p).to(dev)
+    q8 = (torch.rand(b, generator=generator) < p_8bit).to(dev) & pick
+    mean = ms.flatten(1).mean(1).view(b, 1, 1, 1)
+    gain = torch.where(pick.view(b, 1, 1, 1), draw(b, c, 1, 1, lo=GAINS[0], hi=GAINS[1]), 1.0)
+    off = torch.where(pick.view(b, 1, 1, 1), draw(b, c, 1, 1, lo=OFFSETS[0], hi=OFFSETS[1]),
+                      0.0) * mean
+    pgain = torch.where(pick.view(b, 1, 1, 1), draw(b, 1, 1, 1, lo=GAINS[0], hi=GAINS[1]), 1.0)
+    poff = torch.where(pick.view(b, 1, 1, 1), draw(b, 1, 1, 1, lo=OFFSETS[0], hi=OFFSETS[1]),
+                       0.0) * mean
+    ms2 = (ms * gain + off).clamp(min=0)
+    pan2 = (pan * pgain + poff).clamp(min=0)
+    gt2 = None if gt is None else (gt * gain + off).clamp(min=0)
+    if q8.any():
+        sel = q8.view(b, 1, 1, 1)
+        top = torch.maximum(ms2.flatten(1).amax(1), pan2.flatten(1).amax(1))
+        if gt2 is not None:
+            top = torch.maximum(top, gt2.flatten(1).amax(1))
+        top = top.clamp(min=torch.finfo(dt).tiny).view(b, 1, 1, 1)
+        ms2 = torch.where(sel, _quantise(ms2, top), ms2)
+        pan2 = torch.where(sel, _quantise(pan2, top), pan2)
+        if gt2 is not None:
+            gt2 = torch.where(sel, _quantise(gt2, top), gt2)
+    return ms2, pan2, gt2

@@ -1,0 +1,55 @@
+"""engine/augment.py: another product's radiometry for training samples."""
+import numpy as np
+import torch
+
+from sumdun.degrade import mtf_filter, mtf_kernels
+from sumdun.engine.augment import radiometric_augment
+
+
+def _sample(b=6, c=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    gt = 0.1 + 0.3 * torch.rand(b, c, 32, 32, generator=g, dtype=torch.float64)
+    ms = mtf_filter(gt, mtf_kernels("generic", 4, n_bands=c))[..., 2::4, 2::4]
+    pan = gt.mean(1, keepdim=True)
+    return ms, pan, gt
+
+
+def test_off_is_the_identity_and_inputs_are_kept():
+    ms, pan, gt = _sample()
+    keep = [t.clone() for t in (ms, pan, gt)]
+    out = radiometric_augment(ms, pan, gt, 0.0, torch.Generator().manual_seed(0))
+    assert all(a is b for a, b in zip(out, (ms, pan, gt)))
+    radiometric_augment(ms, pan, gt, 1.0, torch.Generator().manual_seed(0))
+    assert all(torch.equal(a, b) for a, b in zip((ms, pan, gt), keep))
+
+
+def test_gains_and_offsets_are_shared_by_reference_and_ms_per_band():
+    """Without quantisation each band of the MS and of the reference gets the same affine map,
+    so the MS is still the reference's degraded version; bands get different maps."""
+    ms, pan, gt = _sample()
+    ms2, pan2, gt2 = radiometric_augment(ms, pan, gt, 1.0, torch.Generator().manual_seed(1),
+                                         p_8bit=0.0)
+    slopes = np.zeros((6, 4))
+    for b in range(6):
+        for k in range(4):
+            a_ms = np.polyfit(ms[b, k].flatten().numpy(), ms2[b, k].flatten().numpy(), 1)
+            a_gt = np.polyfit(gt[b, k].flatten().numpy(), gt2[b, k].flatten().numpy(), 1)
+            np.testing.assert_allclose(a_ms, a_gt, atol=1e-9)
+            slopes[b, k] = a_ms[0]
+    assert ((slopes >= 0.75) & (slopes <= 1.25)).all() and slopes.std() > 0.05
+    assert not torch.allclose(pan2, pan) and (ms2 >= 0).all()
+
+
+def test_8bit_quantisation_and_probability():
+    ms, pan, gt = _sample(b=400, c=3, seed=2)
+    ms2, pan2, gt2 = radiometric_augment(ms, pan, gt, 0.5, torch.Generator().manual_seed(3),
+                                         p_8bit=1.0)
+    changed = ~(ms2 == ms).flatten(1).all(1)
+    assert 0.4 < changed.float().mean() < 0.6  # about p of the samples
+    for b in torch.nonzero(changed)[:20, 0]:
+        top = max(float(t[b].max()) for t in (ms2, pan2, gt2))
+        for t in (ms2, pan2, gt2):  # 256 levels up to the sample's maximum
+            steps = t[b] / top * 255
+            assert torch.allclose(steps, steps.round(), atol=1e-6)
+    a = radiometric_augment(ms, pan, gt, 0.5, torch.Generator().manual_seed(3), p_8bit=1.0)
+    assert all(torch.equal(x, y) for x, y in zip(a, (ms2, pan2, gt2)))  # seeded

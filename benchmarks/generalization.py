@@ -22,11 +22,18 @@ band-count sweep fuses 3 (B, G, R), 4 (B, G, R, NIR), 5 (B, G, R, red edge, NIR1
 the 11-bit products (3 and 5 bands with the generic sensor: no table has their MTF gains).
 Indices: Q2n and PSNR against the product's own MS, in its range (fused values clipped to it).
 
-Not here yet (issue #16): leave-one-sensor-out models (trained without a sensor and tested on
-it) and Sentinel-2 / Landsat (ratio 2; the shipped weights are ratio 4).
+Leave-one-sensor-out (``--loso``): for WorldView-2 and WorldView-3 in turn, a model is
+trained from scratch (the shipped recipe's model, ``input_norm: mean``, BT-H start, L1 +
+0.2 (1 - Q2n), the radiometric augmentation) on every scene of the *other* sensor: its
+dgsamples scene (train stripes; val stripes choose the epoch) and its extra scenes (all rows,
+64-pixel patches), and then tested on the held-out sensor's extra scenes against every
+classical method (11-bit and 8-bit products). ``--steps`` sets the budget of each fold
+(the same number of batches for both, whatever their data).
+Not here yet: Sentinel-2 / Landsat (ratio 2; the shipped weights are ratio 4).
 
 Run: python benchmarks/generalization.py [--scenes NAME,...] [--methods sumdun,bt-h,...]
      [--weights DIR] [--json OUT.json]
+     python benchmarks/generalization.py --loso [--steps 800] [--work runs/loso]
 """
 from __future__ import annotations
 
@@ -34,6 +41,7 @@ import argparse
 import json
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 
@@ -143,6 +151,78 @@ def table(title, rows, methods):
     return mean, wins
 
 
+LOSO_SENSORS = ("wv2", "wv3")
+
+
+def build_fold(held_out: str, root: Path) -> tuple[list[str], list[str]]:
+    """Training and validation files of every scene of the sensors other than ``held_out``,
+    with stats prompts; returns ``(train, val)`` paths."""
+    from sumdun.data import build_dataset
+    from sumdun.io import load_sample
+    from sumdun.io.extra import EXTRA_SCENES, load_extra
+    from sumdun.prompts import get_describer, get_encoder
+    from sumdun.prompts.dataset import precompute_prompts
+
+    keep = [s for s in LOSO_SENSORS if s != held_out]
+    if not (root / "manifest.json").exists():
+        build_dataset([load_sample(s) for s in keep], root, patch=128, stride=32)
+        extras = [n for n, (_, _, s) in EXTRA_SCENES.items() if s in keep]
+        build_dataset([load_extra(n) for n in extras], root / "extra", patch=64, stride=32,
+                      fractions=(1.0, 0.0, 0.0), names=extras)
+    train = sorted(str(f) for f in list(root.glob("*_train.h5")) +
+                   list((root / "extra").glob("*_train.h5")))
+    val = sorted(str(f) for f in root.glob("*_val.h5"))
+    describer, encoder = get_describer("stats"), get_encoder("bge-small")
+    for f in train + val:
+        if not Path(f).with_name(Path(f).stem + ".prompts.h5").exists():
+            precompute_prompts(f, describer, encoder, progress=False)
+    return train, val
+
+
+def train_fold(held_out: str, work: Path, steps: int) -> Path:
+    """A model that never saw ``held_out``, trained for about ``steps`` batches of 8 (whole
+    epochs); returns its best checkpoint folder."""
+    import math
+
+    import h5py
+
+    from sumdun.engine.train import TrainConfig, fit
+
+    out = work / f"without_{held_out}"
+    if (out / "best" / "model.safetensors").exists() and (out / "done").exists():
+        return out / "best"
+    train, val = build_fold(held_out, work / f"data_without_{held_out}")
+    batches = 0
+    for f in train:
+        with h5py.File(f, "r") as h:
+            batches += math.ceil(len(h["ms"]) / 8)
+    epochs = max(1, math.ceil(steps / batches))
+    cfg = TrainConfig(model="sumdun_small", model_overrides={
+        "initial_estimate": "bt-h", "input_norm": "mean", "norm_level": 0.15},
+        train=train, val=val, out_dir=str(out), batch_size=8, epochs=epochs, lr=1e-3,
+        warmup_steps=50, q2n_weight=0.2, radiometric_aug=0.25, seed=0, progress=True)
+    fit(cfg, resume=(out / "last").exists())
+    (out / "done").write_text("")
+    return out / "best"
+
+
+def loso(methods, steps: int, work: Path) -> dict:
+    from sumdun.io.extra import EXTRA_SCENES
+
+    results = {}
+    for held_out in LOSO_SENSORS:
+        weights = train_fold(held_out, work, steps)
+        names = [n for n, (_, _, s) in EXTRA_SCENES.items() if s == held_out]
+        scenes = load_scenes(names)
+        for variant in ("11-bit", "8-bit linear"):
+            rows = [run_case(ms, pan, s, methods, variant, len(ms), str(weights))
+                    for ms, pan, s in scenes.values()]
+            results[f"{held_out} {variant}"] = dict(zip(scenes, rows))
+            table(f"leave {held_out} out: a model trained without {held_out}, on the "
+                  f"{held_out} scenes, {variant}", rows, methods)
+    return results
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--scenes", default=None, help="comma-separated extra scene names")
@@ -152,6 +232,11 @@ def main() -> None:
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--bands", default="3,4,5,8")
     ap.add_argument("--json", default=None, help="also write every number here")
+    ap.add_argument("--loso", action="store_true", help="leave-one-sensor-out: train a model "
+                    "without each sensor and test it there")
+    ap.add_argument("--steps", type=int, default=800, help="--loso: training batches per "
+                    "fold (whole epochs; 800 take about 15 minutes on 2 cores)")
+    ap.add_argument("--work", default="runs/loso", help="--loso: data and runs (resumable)")
     args = ap.parse_args()
     from sumdun.fusion import list_methods
     from sumdun.io.extra import shared_data_root
@@ -159,6 +244,11 @@ def main() -> None:
     if shared_data_root() is None:
         raise SystemExit("../shared/data is not on this machine (set SUMDUN_SHARED_DATA)")
     methods = args.methods.split(",") if args.methods else list(list_methods())
+    if args.loso:
+        res = loso(methods, args.steps, Path(args.work))
+        if args.json:
+            Path(args.json).write_text(json.dumps(res, indent=1))
+        return
     scenes = load_scenes(args.scenes.split(",") if args.scenes else None)
     t0 = time.time()
     results = {"variants": {}, "bands": {}}

@@ -501,18 +501,8 @@ def fuse_geotiff(ms_path: str | os.PathLike, pan_path: str | os.PathLike,
         counts = {"tiles": 0, "empty_tiles": 0, "constant_tiles": 0, "invalid_pixels": 0}
         with contextlib.ExitStack() as stack:
             stack.callback(bar.close)  # ends the bar's line before any error message
-            # GDAL's block cache defaults to 5% of RAM and would grow with the scene
-            stack.enter_context(rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB * 2**20))
-            final_tmp = stack.enter_context(atomic_path(out_path))
-            if out_driver != "GTiff":
-                fd, work = tempfile.mkstemp(prefix=f".{out_path.name}.{os.getpid()}.",
-                                            suffix=".part.tif",
-                                            dir=out_path.parent)
-                os.close(fd)
-                work = Path(work)
-                stack.callback(work.unlink, missing_ok=True)
-            else:
-                work = final_tmp
+            # GDAL's block cache (5 % of RAM by default) is bounded: it would grow with the scene
+            work, final_tmp = _output_paths(stack, out_path, out_driver)
             with _disk_errors(out_path), rasterio.open(work, "w", **profile) as dst:
                 if names:
                     for k, name in enumerate(names, start=1):
@@ -642,6 +632,23 @@ def _profile(bands: int, height: int, width: int, dtype: np.dtype, crs, transfor
     return profile
 
 
+def _output_paths(stack: contextlib.ExitStack, out_path: Path, driver: str) -> tuple[Path, Path]:
+    """``(work, final_tmp)``: the GeoTIFF to write and the temporary name renamed onto
+    ``out_path`` when ``stack`` closes without error (the same file for a GeoTIFF; for another
+    format a temporary GeoTIFF, copied as ``driver`` by :func:`_finish`). Both are removed on
+    failure; GDAL's block cache is bounded meanwhile."""
+    rasterio = require("rasterio")
+    stack.enter_context(rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB * 2**20))
+    final_tmp = stack.enter_context(atomic_path(out_path))
+    if driver == "GTiff":
+        return final_tmp, final_tmp
+    fd, work = tempfile.mkstemp(prefix=f".{out_path.name}.{os.getpid()}.", suffix=".part.tif",
+                                dir=out_path.parent)
+    os.close(fd)
+    stack.callback(Path(work).unlink, missing_ok=True)
+    return Path(work), final_tmp
+
+
 def _finish(work: Path, final_tmp: Path, out_path: Path, driver: str, co: dict,
             compress: str | None, overviews: bool) -> None:
     """Overviews on the written GeoTIFF ``work``; then, for another format, a copy of it as
@@ -697,16 +704,7 @@ def join_strips(strips: list, out_path: str | os.PathLike, *, driver: str | None
                                 "output")
         profile = _profile(first.count, H, W, np.dtype(first.dtypes[0]), first.crs,
                            first.transform, first.nodata, tile, compress, co, out_driver)
-        stack.enter_context(rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB * 2**20))
-        final_tmp = stack.enter_context(atomic_path(out_path))
-        if out_driver != "GTiff":
-            fd, work = tempfile.mkstemp(prefix=f".{out_path.name}.{os.getpid()}.",
-                                        suffix=".part.tif", dir=out_path.parent)
-            os.close(fd)
-            work = Path(work)
-            stack.callback(work.unlink, missing_ok=True)
-        else:
-            work = final_tmp
+        work, final_tmp = _output_paths(stack, out_path, out_driver)
         with _disk_errors(out_path), rasterio.open(work, "w", **profile) as dst:
             for k, name in enumerate(first.descriptions, start=1):
                 if name:

@@ -81,7 +81,8 @@ def _patches(arrays: dict, valid: np.ndarray, rows: tuple[int, int], size: int, 
 
 def build_dataset(pairs: list[ScenePair], out_dir: str | os.PathLike, patch: int = 128,
                   stride: int = 32, fractions=(0.8, 0.1, 0.1), subsets: bool = True,
-                  dtype: str = "float32", progress: bool = False) -> dict:
+                  dtype: str = "float32", progress: bool = False,
+                  names: list[str] | None = None) -> dict:
     """Write ``<name>_{train,val,test}.h5`` (reduced resolution: ``gt``, ``ms``, ``lms``,
     ``pan``) and ``<name>_test_fr.h5`` (full resolution: ``ms``, ``lms``, ``pan``) for every
     scene (and its 4-band subset when ``subsets``), plus ``manifest.json``.
@@ -90,7 +91,10 @@ def build_dataset(pairs: list[ScenePair], out_dir: str | os.PathLike, patch: int
         pairs: full-resolution scenes (e.g. :func:`sumdun.io.load_sample`).
         patch: GT/PAN patch size at reduced resolution (LRMS = patch / ratio).
         stride: patch stride (on the GT grid).
-        fractions: train / val / test shares of the scene's rows.
+        fractions: train / val / test shares of the scene's rows (``(1, 0, 0)``: all of a
+            small scene to training).
+        names: dataset name of each pair (default its sensor key: one scene per sensor);
+            the 4-band subset adds ``-4band``.
 
     Returns:
         The manifest: per dataset name, its files and patch counts.
@@ -99,10 +103,13 @@ def build_dataset(pairs: list[ScenePair], out_dir: str | os.PathLike, patch: int
     out.mkdir(parents=True, exist_ok=True)
     manifest = {}
     todo = []
-    for p in pairs:
-        todo.append((p.sensor.key, p))
-        if subsets and p.sensor.n_bands == 8:
-            todo.append((f"{p.sensor.key}-4band", subset4(p)))
+    if names is not None and len(names) != len(pairs):
+        raise ValueError(f"names: {len(names)} for {len(pairs)} pairs")
+    for k, p in enumerate(pairs):
+        name = names[k] if names else p.sensor.key
+        todo.append((name, p))
+        if subsets and p.sensor.n_bands == 8 and p.ms.shape[0] == 8:
+            todo.append((f"{name}-4band", subset4(p)))
     from tqdm import tqdm
 
     for name, p in tqdm(todo, desc="build-dataset", unit="set", disable=not progress):
@@ -138,7 +145,7 @@ def build_dataset(pairs: list[ScenePair], out_dir: str | os.PathLike, patch: int
             files[split], counts[split] = f.name, len(arrays["gt"])
         # full resolution test patches: original MS (patch / r) and PAN (patch)
         t0, t1 = rows["test"]
-        fr = _patches({"ms": gt, "pan": pan}, valid, (t0, t1), patch // r, patch // r,
+        fr = {"ms": []} if t1 - t0 < patch else _patches({"ms": gt, "pan": pan}, valid, (t0, t1), patch // r, patch // r,
                       {"ms": 1, "pan": r})
         if len(fr["ms"]):
             fr["lms"] = interp23tap(fr["ms"], r)

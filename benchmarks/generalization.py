@@ -235,7 +235,7 @@ def main() -> None:
     ap.add_argument("--loso", action="store_true", help="leave-one-sensor-out: train a model "
                     "without each sensor and test it there")
     ap.add_argument("--steps", type=int, default=800, help="--loso: training batches per "
-                    "fold (whole epochs; 800 take about 15 minutes on 2 cores)")
+                    "fold (whole epochs; 800 took 8 to 13 minutes on 2 cores)")
     ap.add_argument("--work", default="runs/loso", help="--loso: data and runs (resumable)")
     args = ap.parse_args()
     from sumdun.fusion import list_methods

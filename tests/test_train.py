@@ -32,6 +32,23 @@ def dataset(tmp_path_factory):
     return out, manifest
 
 
+def test_builder_names_and_whole_scenes_to_training(tmp_path):
+    """Several scenes of one sensor get their own names; fractions (1, 0, 0) put a small scene
+    wholly into training (no val, test or full-resolution files); a 4-band scene of an
+    8-band sensor gets no 4-band subset of itself."""
+    four = _pair(3, bands=4, h=64)
+    four.sensor = get_sensor("wv3")
+    m = build_dataset([_pair(2, h=64), four], tmp_path, patch=32, stride=32,
+                      fractions=(1.0, 0.0, 0.0), names=["miami", "rotterdam"])
+    assert set(m) == {"miami", "miami-4band", "rotterdam"}
+    assert sorted(f.name for f in tmp_path.glob("*.h5")) == [
+        "miami-4band_train.h5", "miami_train.h5", "rotterdam_train.h5"]
+    with h5py.File(tmp_path / "miami_train.h5") as f:
+        assert len(f["gt"]) == 4  # all 64 x 64 rows and columns: 2 x 2 patches of 32
+    with pytest.raises(ValueError, match="names: 1 for 2 pairs"):
+        build_dataset([_pair(2, h=64), four], tmp_path, names=["one"])
+
+
 def test_split_rows():
     assert split_rows(832, 128) == {"train": (0, 576), "val": (576, 704), "test": (704, 832)}
     with pytest.raises(ValueError, match="cannot hold"):

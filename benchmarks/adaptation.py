@@ -68,7 +68,11 @@ def run_scene(ms, pan, sensor, weights, classical, steps):
     for r in rows:
         method, _, mode = r.partition(" ")
         fused, sec = _fuse(ms_i, pan_i, sensor, method, weights, mode or "none", steps)
-        res[r]["HQNR"] = full_resolution(np.clip(fused, 0, 2047), ms_i, pan_i, sensor)["HQNR"]
+        try:
+            res[r]["HQNR"] = full_resolution(np.clip(fused, 0, 2047), ms_i, pan_i,
+                                             sensor)["HQNR"]
+        except ValueError:  # constant blocks (nodata): HQNR undefined for this scene
+            res[r]["HQNR"] = float("nan")
         res[r]["s"]["full"] = sec
     return res
 
@@ -76,8 +80,9 @@ def run_scene(ms, pan, sensor, weights, classical, steps):
 def report(title, per_scene, classical):
     rows = list(per_scene[0])
     n = len(per_scene)
-    print(f"\n**{title}** ({n} scenes; mean over scenes; Δ = minus no adaptation, ± standard "
-          "error over the scenes)\n")
+    hq = int(np.isfinite([s["sumdun none"]["HQNR"] for s in per_scene]).sum())
+    print(f"\n**{title}** ({n} scenes, HQNR on the {hq} without constant blocks; mean over "
+          "scenes; Δ = minus no adaptation, ± standard error over the scenes)\n")
     print("| fusion | Q2n 11-bit | Δ | PSNR 11-bit | Q2n 8-bit | Δ | HQNR full res. | Δ | "
           "s (full res.) |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -90,11 +95,12 @@ def report(title, per_scene, classical):
 
     def delta(r, k):
         v = col(r, k, 0) if k != "HQNR" else col(r, k)
-        d = v - base[k]
-        se = d.std(ddof=1) / np.sqrt(n) if n > 1 else 0.0
+        d = (v - base[k])[np.isfinite(v - base[k])]
+        se = d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else 0.0
         return f"{d.mean():+.4f} ± {se:.4f}"
 
-    best = {k: max(classical, key=lambda m: (col(m, k, 0) if k != "HQNR" else col(m, k)).mean())
+    best = {k: max(classical, key=lambda m: np.nanmean(col(m, k, 0) if k != "HQNR"
+                                                       else col(m, k)))
             for k in ("11-bit", "8-bit linear", "HQNR")}
     show = [r for r in rows if r.startswith("sumdun")] + sorted(set(best.values()))
     for r in show:
@@ -103,7 +109,7 @@ def report(title, per_scene, classical):
             k for k, m in best.items() if m == r) + ")"
         print(f"| {name} | {col(r, '11-bit', 0).mean():.4f} | {delta(r, '11-bit')} | "
               f"{col(r, '11-bit', 1).mean():.2f} | {col(r, '8-bit linear', 0).mean():.4f} | "
-              f"{delta(r, '8-bit linear')} | {col(r, 'HQNR').mean():.4f} | {delta(r, 'HQNR')} | "
+              f"{delta(r, '8-bit linear')} | {np.nanmean(col(r, 'HQNR')):.4f} | {delta(r, 'HQNR')} | "
               f"{secs:.1f} |")
 
 

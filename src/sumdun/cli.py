@@ -381,7 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--adapt", type=int, default=None, metavar="STEPS", help="SUM-DUN: "
                    "fine-tune a copy of the weights on this scene first (a central window)")
     s.add_argument("--adapt-mode", default=None, choices=("rr", "fr", "both"),
-                   help="rr (Wald-degraded scene, default), fr (full-resolution losses) or both")
+                   help="fr (full-resolution losses, default: best in benchmarks/adaptation.py), rr (Wald-degraded scene) or both")
     s.add_argument("--adapt-seconds", type=float, default=None, help="time budget of --adapt")
     s.add_argument("--save-adapted", default=None, metavar="DIR", help="keep the adapted "
                    "weights for other scenes of this sensor (--weights DIR)")

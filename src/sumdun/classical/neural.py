@@ -72,7 +72,7 @@ def data_scale(ms, pan, sensor, bits: int | None = None,
 
 def prepare(ms, pan, sensor, ratio, weights: str = "sumdun_small", prompt="stats",
             device: str = "cpu", bits: int | None = None, data_range: float | None = None,
-            prompt_meta: dict | None = None, adapt: int = 0, adapt_mode: str = "rr",
+            prompt_meta: dict | None = None, adapt: int = 0, adapt_mode: str = "fr",
             adapt_seed: int = 0, adapt_seconds: float | None = None,
             save_adapted: str | None = None, progress: bool = False, note: dict | None = None):
     """``(model, text embedding or None, input scale)`` for a pair ``(B, C, h, w)``, ``(B, 1,
@@ -101,7 +101,7 @@ def prepare(ms, pan, sensor, ratio, weights: str = "sumdun_small", prompt="stats
 
 def sumdun(ms, pan, sensor, ratio, weights: str = "sumdun_small", prompt="stats",
            device: str = "cpu", bits: int | None = None, data_range: float | None = None,
-           prompt_meta: dict | None = None, adapt: int = 0, adapt_mode: str = "rr",
+           prompt_meta: dict | None = None, adapt: int = 0, adapt_mode: str = "fr",
            adapt_seed: int = 0, adapt_seconds: float | None = None,
            save_adapted: str | None = None):
     model, text, scale = prepare(ms, pan, sensor, ratio, weights, prompt, device, bits,

@@ -48,7 +48,7 @@ def _crops(ms: torch.Tensor, pans: list[torch.Tensor], size: int, q: int, ratio:
 
 
 def adapt(model: torch.nn.Module, ms, pan,
-          sensor, steps: int = 30, mode: str = "rr", lr: float = 1e-4, batch: int = 4,
+          sensor, steps: int = 30, mode: str = "fr", lr: float = 1e-4, batch: int = 4,
           patch: int = 32, seed: int = 0, time_budget: float | None = None,
           text_embeds: torch.Tensor | None = None, scale: float = 2047.0,
           progress: bool = False) -> tuple[torch.nn.Module, dict]:

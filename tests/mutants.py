@@ -175,6 +175,27 @@ def _bits_ignored():
         ms, pan, sensor, None, None)
 
 
+def _input_norm_ignored():
+    from sumdun.models.sumdun import SUMDUN
+
+    forward = SUMDUN.forward
+
+    def plain(self, *args, **kwargs):
+        saved, self.cfg.input_norm = self.cfg.input_norm, "none"
+        try:
+            return forward(self, *args, **kwargs)
+        finally:
+            self.cfg.input_norm = saved
+
+    SUMDUN.forward = plain
+
+
+def _range_from_dtype_ignored():
+    import sumdun.fusion as fusion
+
+    fusion.range_from_data = lambda ms, pan: {}
+
+
 MUTANTS = {
     "multiscale-ignored": ("multiscale=False runs the U schedule anyway", _multiscale_ignored),
     "degradation-ignored": ("degradation='3d' builds the 2-D operator", _degradation_ignored),
@@ -198,6 +219,9 @@ MUTANTS = {
                              _stats_prompt_ignored),
     "bits-ignored": ("fuse(method='sumdun', bits=/data_range=) keeps the sensor's range",
                      _bits_ignored),
+    "input-norm-ignored": ("input_norm='mean' normalises nothing", _input_norm_ignored),
+    "range-from-dtype-ignored": ("uint8 and [0, 1] floats get the sensor's range",
+                                 _range_from_dtype_ignored),
 }
 
 TEST_FILES = ("tests/test_models.py", "tests/test_train.py", "tests/test_shipped_weights.py")

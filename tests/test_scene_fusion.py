@@ -275,3 +275,32 @@ def test_scene_prompt_reads_gsd_and_acquisition_geometry(tmp_path):
     with rasterio.open(out) as ds:
         text = ds.tags()["SUMDUN_PROMPT"]
     assert "high sun (64 deg elevation)" in text and "3 deg off nadir" in text
+
+
+def test_sumdun_reads_the_bit_depth_from_nbits(tmp_path):
+    """A uint16 product declaring GDAL's NBITS=12 is fused with bits=12 (the range of its stats
+    prompt and warnings), recorded in the provenance; without NBITS the sensor's range applies."""
+    import json
+
+    pytest.importorskip("safetensors")
+    from sumdun.fusion import list_methods
+
+    if "sumdun" not in list_methods():
+        pytest.skip("no shipped weights")
+    _, ms, pan = scene(seed=5, bands=4, h=32, w=32, bits=12)
+    for nbits in (12, None):
+        folder = tmp_path / f"n{nbits}"
+        ms_p, pan_p = write_pair(folder, ms, pan)
+        if nbits:
+            for path, arr in ((ms_p, ms), (pan_p, pan)):
+                with rasterio.open(path) as src:
+                    profile = src.profile
+                with rasterio.open(path, "w", **profile, NBITS=nbits) as dst:
+                    dst.write(np.rint(arr).astype("uint16"))
+            with rasterio.open(ms_p) as src:
+                assert src.tags(1, ns="IMAGE_STRUCTURE")["NBITS"] == "12"
+        out = fuse_geotiff(ms_p, pan_p, folder / "o.tif", method="sumdun", sensor="qb",
+                           progress=False)
+        with rasterio.open(out) as ds:
+            options = json.loads(ds.tags()["SUMDUN_OPTIONS"])
+        assert options.get("bits") == nbits

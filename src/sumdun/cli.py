@@ -136,6 +136,15 @@ _CLI_OWNED = {"device": "--device", "prompt": "--prompt", "sensor": "--sensor",
               "nodata": "--nodata", "tile": "--tile", "overlap": "--overlap"}
 
 
+def _method_options(pairs: list[str] | None) -> dict:
+    """``-o KEY=VALUE`` method options; a key the CLI owns is a usage error naming its flag."""
+    options = _parse_options(pairs)
+    for key, flag in _CLI_OWNED.items():
+        if key in options:
+            raise UsageError(f"-o {key}=... : use {flag} instead")
+    return options
+
+
 def _bands(text: str | None) -> list[int] | None:
     if not text:
         return None
@@ -148,10 +157,7 @@ def _bands(text: str | None) -> list[int] | None:
 def _cmd_fuse(args) -> int:
     from .scene_fusion import fuse_geotiff
 
-    options = _parse_options(args.option)
-    for key, flag in _CLI_OWNED.items():
-        if key in options:
-            raise UsageError(f"-o {key}=... : use {flag} instead")
+    options = _method_options(args.option)
     for key in ("adapt", "adapt_mode", "adapt_seconds", "save_adapted", "weights"):
         value = getattr(args, key)
         if value is not None:
@@ -185,10 +191,7 @@ def _cmd_fuse(args) -> int:
 def _cmd_fuse_batch(args) -> int:
     from .batch import format_report, fuse_batch
 
-    options = _parse_options(args.option)
-    for key, flag in _CLI_OWNED.items():
-        if key in options:
-            raise UsageError(f"-o {key}=... : use {flag} instead")
+    options = _method_options(args.option)
     kwargs = dict(tile=args.tile, overlap=args.overlap, dtype=args.dtype, nodata=args.nodata,
                   cog=args.cog, driver=args.of, overviews=args.overviews,
                   creation_options=_parse_options(args.co, "--co"), device=args.device)

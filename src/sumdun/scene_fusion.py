@@ -115,8 +115,6 @@ def _adapt_on_window(ms_ds, pan_ds, ms_win, pan_win, band_idx, sensor, ratio, op
                      progress, stack) -> dict:
     """Adapt SUM-DUN on the central window (at most :data:`ADAPT_WINDOW` PAN pixels a side)
     of the scene and return the options that fuse every tile with the adapted weights."""
-    import tempfile
-
     import torch
 
     from .classical.neural import prepare
@@ -462,7 +460,8 @@ def fuse_geotiff(ms_path: str | os.PathLike, pan_path: str | os.PathLike,
                                  f"has ratio {ratio}: use a classical method (--method "
                                  "mtf-glp-hpm) or weights trained at that ratio (-o weights=DIR)")
             if "bits" not in options and "data_range" not in options:
-                nbits = ms_ds.tags(ns="IMAGE_STRUCTURE").get("NBITS")  # GDAL's NBITS
+                # GDAL's NBITS, a band-level tag (GTiff NBITS=12 creation option)
+                nbits = ms_ds.tags(band_idx[0], ns="IMAGE_STRUCTURE").get("NBITS")
                 if nbits and nbits.isdigit() and np.dtype(ms_ds.dtypes[0]).kind in "ui":
                     options["bits"] = int(nbits)  # the file's metadata, then its data type
                 elif np.dtype(ms_ds.dtypes[0]) == np.uint8:
@@ -494,7 +493,7 @@ def fuse_geotiff(ms_path: str | os.PathLike, pan_path: str | os.PathLike,
         strip = windows.Window(pan_win.col_off, pan_win.row_off + y0, W, y1 - y0)
         profile = _profile(n_bands, y1 - y0, W, out_dtype, pan_ds.crs,
                            pan_ds.window_transform(strip), out_nd, tile, compress, co,
-                           out_driver, block_rows=H)
+                           out_driver, full_height=H)
         tqdm = require("tqdm").tqdm
         bar = tqdm(total=(stop - first) * len(cols), unit="tile", disable=not progress,
                    desc=f"fuse {method} {W}x{H}")
@@ -615,8 +614,8 @@ def _read_tile(ds, role: str, window, bands, where) -> np.ndarray:
 
 def _profile(bands: int, height: int, width: int, dtype: np.dtype, crs, transform, nodata,
              tile: int, compress: str | None, co: dict, driver: str,
-             block_rows: int | None = None) -> dict:
-    """The GeoTIFF profile of an output (or of a strip of one: ``block_rows`` is the whole
+             full_height: int | None = None) -> dict:
+    """The GeoTIFF profile of an output (or of a strip of one: ``full_height`` is the whole
     output's height, so strips are tiled exactly as the whole file would be)."""
     from .threads import chosen_threads
 
@@ -625,7 +624,7 @@ def _profile(bands: int, height: int, width: int, dtype: np.dtype, crs, transfor
                    crs=crs, transform=transform, nodata=nodata, BIGTIFF="IF_SAFER")
     if compress:
         profile.update(compress=compress, num_threads=str(chosen_threads()))  # GDAL's
-    if (block_rows or height) >= block and width >= block:
+    if (full_height or height) >= block and width >= block:
         profile.update(tiled=True, blockxsize=block, blockysize=block)
     if driver == "GTiff":
         profile.update({k.lower(): v for k, v in co.items()})

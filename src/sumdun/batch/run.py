@@ -107,8 +107,7 @@ def _fuse_task(job: dict, threads: dict, tile_rows=None, out: str | None = None)
     target = Path(out or job["out"])
     t0 = time.perf_counter()
     if tile_rows is not None and _complete(target, job["key"]):
-        return {"status": "done", "path": str(target), "seconds": 0.0, "warnings": [],
-                "reused": True}
+        return {"status": "done", "path": str(target), "seconds": 0.0, "warnings": []}
     summary: dict = {}
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -151,15 +150,11 @@ def _join_task(job: dict, threads: dict, strips: list) -> dict:
 
 # ----------------------------------------------------------------------------- client side
 
-def _cores() -> int:
-    from ..threads import _cores as cores
-
-    return cores()
-
-
 def _thread_plan(client) -> dict:
     """Threads per task for each worker: its machine's cores over the task slots there."""
     info = _workers(client)
+    from ..threads import _cores
+
     cores = client.run(_cores)
     slots: dict[str, int] = {}
     for addr, w in info.items():
@@ -235,9 +230,9 @@ def _plan(scenes: list[Scene], outdir: Path, method, sensor, ratio, kwargs, opti
         row["output"] = str(out)
         remove_stale_parts(out)
         strip_dir = outdir / STRIPS / sc.id
-        if strip_dir.is_dir():
-            for f in strip_dir.glob("rows_*.tif"):
-                remove_stale_parts(f)
+        if strip_dir.is_dir():  # strips whose writer was killed: '.rows_A_B.tif.<pid>...part'
+            for name in {q.name[1:].split(".tif.")[0] for q in strip_dir.glob(".rows_*.part*")}:
+                remove_stale_parts(strip_dir / f"{name}.tif")
         if not fresh and _complete(out, key):
             row.update(status="skipped", note="complete")
             continue

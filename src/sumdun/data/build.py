@@ -145,8 +145,10 @@ def build_dataset(pairs: list[ScenePair], out_dir: str | os.PathLike, patch: int
             files[split], counts[split] = f.name, len(arrays["gt"])
         # full resolution test patches: original MS (patch / r) and PAN (patch)
         t0, t1 = rows["test"]
-        fr = {"ms": []} if t1 - t0 < patch else _patches({"ms": gt, "pan": pan}, valid, (t0, t1), patch // r, patch // r,
-                      {"ms": 1, "pan": r})
+        fr = {"ms": []}  # none when the scene went wholly to training
+        if t1 - t0 >= patch:
+            fr = _patches({"ms": gt, "pan": pan}, valid, (t0, t1), patch // r, patch // r,
+                          {"ms": 1, "pan": r})
         if len(fr["ms"]):
             fr["lms"] = interp23tap(fr["ms"], r)
             f = write_h5(out / f"{name}_test_fr.h5", {k: fr[k].astype(dtype) for k in fr},

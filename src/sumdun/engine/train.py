@@ -30,8 +30,8 @@ from ..errors import UsageError
 from ..metrics import ergas, psnr, q2n, sam
 from ..metrics.reduced import q2n_map
 from ..models import create_model
-from .augment import radiometric_augment
 from ..sensors import get_sensor
+from .augment import radiometric_augment
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .fr_losses import spatial_consistency_loss, spectral_consistency_loss
 

@@ -162,13 +162,13 @@ def _spatial_router_ignores_prompt():
 
 
 def _stats_prompt_ignored():
-    import sumdun.classical.neural as neural
+    import sumdun.methods.neural.sumdun as neural
 
     neural._prompt = lambda *a, **k: None
 
 
 def _bits_ignored():
-    import sumdun.classical.neural as neural
+    import sumdun.methods.neural.sumdun as neural
 
     scale = neural.data_scale
     neural.data_scale = lambda ms, pan, sensor, bits=None, data_range=None: scale(

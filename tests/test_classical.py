@@ -62,7 +62,7 @@ def test_float32_inputs_stay_float32_only_where_the_method_supports_it():
 
 
 def test_regression_normal_equations_and_ill_conditioned_fallback():
-    from sumdun.classical._common import regress_global
+    from sumdun.methods.classical._common import regress_global
     rng = np.random.default_rng(4)
     a = torch.from_numpy(rng.uniform(100, 2000, (1, 3, 20, 20)))
     y = (0.2 * a[:, :1] + 0.5 * a[:, 1:2] - 0.1 * a[:, 2:] + torch.from_numpy(
@@ -172,7 +172,7 @@ def test_starck_murtagh_lowpass_properties():
     dilation between levels), and the literal ndwt2/indwt2 steps agree on every pixel."""
     import torch
 
-    from sumdun.classical.wavelet import starck_murtagh_lowpass
+    from sumdun.methods.classical.wavelet import starck_murtagh_lowpass
 
     rng = np.random.default_rng(3)
     img = rng.normal(500, 100, (40, 52))
@@ -217,7 +217,7 @@ def test_c_gsa_matches_toolbox_for_a_given_segmentation(bands, sensor):
 
 
 def test_c_gsa_default_segments_with_kmeans_are_deterministic_and_reproduce_the_toolbox():
-    from sumdun.classical.kmeans import kmeans
+    from sumdun.methods.classical.kmeans import kmeans
 
     _, ms, pan = _inputs(4, seed=50, h=24)
     lms = R.interp23tap(R.hwc(ms), 4)
@@ -231,7 +231,7 @@ def test_c_gsa_default_segments_with_kmeans_are_deterministic_and_reproduce_the_
 
 
 def test_kmeans_recovers_separated_clusters_and_handles_duplicates():
-    from sumdun.classical.kmeans import kmeans
+    from sumdun.methods.classical.kmeans import kmeans
 
     rng = np.random.default_rng(6)
     centres = np.array([[0, 0, 0], [5, 0, 0], [0, 5, 0], [0, 0, 5]], float)

@@ -108,13 +108,13 @@ def test_evaluate_resumes_after_interruption(tmp_path, monkeypatch):
 
 def test_failing_method_is_reported_and_others_continue(tmp_path, monkeypatch):
     from sumdun.evaluation import evaluate
-    from sumdun.fusion import register, _REGISTRY
+    from sumdun.methods.base import REGISTERED as _REGISTRY, register
 
     @register("flaky-test", "fails on sample 1")
     def flaky(ms, pan, sensor, ratio):
         if float(ms.mean()) == flaky.bad_mean:
             raise RuntimeError("cannot fuse this one")
-        from sumdun.classical._common import upsample
+        from sumdun.methods.classical._common import upsample
         return upsample(ms, ratio)
 
     try:

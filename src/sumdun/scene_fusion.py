@@ -117,7 +117,7 @@ def _adapt_on_window(ms_ds, pan_ds, ms_win, pan_win, band_idx, sensor, ratio, op
     of the scene and return the options that fuse every tile with the adapted weights."""
     import torch
 
-    from .classical.neural import prepare
+    from .methods.neural.sumdun import prepare
 
     windows = require("rasterio.windows")
     opts = dict(options)

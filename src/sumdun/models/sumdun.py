@@ -333,7 +333,7 @@ class SUMDUN(nn.Module):
         fusion (clamped to [0, 2 max(ms)] so a near-zero intensity cannot blow it up)."""
         if self.cfg.initial_estimate == "exp":
             return interp23tap(ms, self.cfg.ratio)
-        from ..classical.brovey import bt_h
+        from ..methods.classical.brovey import bt_h
 
         top = 2 * ms.flatten(1).amax(1).view(-1, 1, 1, 1)
         x0 = bt_h(ms, pan, None, self.cfg.ratio)

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..fusion import register
-from ..degrade import inner_products64, interp23tap_adjoint, interp23tap_gram, sums64
+from ..base import register
+from ...degrade import inner_products64, interp23tap_adjoint, interp23tap_gram, sums64
 from ._common import lp_filter_gauss, regress_global, solve_normal_equations, upsample
 
 #: haze fractions of the 1st percentile for B, G, R, NIR (BroveyRegHazeMin.m, 4-band case)

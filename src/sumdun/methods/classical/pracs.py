@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from ..degrade import imresize
-from ..fusion import register
+from ...degrade import imresize
+from ..base import register
 from ._common import mean2, std2, upsample
 
 

@@ -7,7 +7,7 @@ import warnings
 import torch
 import torch.nn.functional as F
 
-from ..fusion import register
+from ..base import register
 
 _CACHE: dict = {}
 
@@ -15,7 +15,7 @@ _CACHE: dict = {}
 def _pretrained(name: str, device: str):
     key = (name, device)
     if key not in _CACHE:
-        from ..weights import load_pretrained
+        from ...weights import load_pretrained
 
         _CACHE[key] = load_pretrained(name, device)
     return _CACHE[key]
@@ -28,7 +28,7 @@ def _prompt(ms, pan, sensor, ratio, meta, prompt, scale: float, prompt_meta=None
     enc_meta = meta.get("text_encoder")
     if prompt is None or not enc_meta:
         return None
-    from ..prompts import StatsDescriber, get_encoder
+    from ...prompts import StatsDescriber, get_encoder
 
     key = ("encoder", enc_meta["name"])
     if key not in _CACHE:  # load (and hash-check) the encoder once, not on every call
@@ -83,7 +83,7 @@ def prepare(ms, pan, sensor, ratio, weights: str = "sumdun_small", prompt="stats
     scale = data_scale(ms, pan, sensor, bits, data_range)
     text = _prompt(ms, pan, sensor, ratio, meta, prompt, scale, prompt_meta)
     if adapt:
-        from ..engine.adapt import adapt as adapt_model
+        from ...engine.adapt import adapt as adapt_model
 
         if ms.shape[0] != 1:
             raise ValueError("adapt= fuses one scene at a time (batch size 1)")
@@ -91,7 +91,7 @@ def prepare(ms, pan, sensor, ratio, weights: str = "sumdun_small", prompt="stats
                                  seed=adapt_seed, time_budget=adapt_seconds,
                                  text_embeds=text, scale=scale, progress=progress)
         if save_adapted:
-            from ..engine.checkpoint import save_checkpoint
+            from ...engine.checkpoint import save_checkpoint
 
             save_checkpoint(save_adapted, model, {**meta, "adapted": {
                 **log, "from": str(weights), "sensor": sensor.key, "seed": adapt_seed,
@@ -122,7 +122,7 @@ def sumdun(ms, pan, sensor, ratio, weights: str = "sumdun_small", prompt="stats"
 
 
 def _register() -> None:
-    from ..weights import available
+    from ...weights import available
 
     if "sumdun_small" in available():  # joins the registry once its weights ship
         register("sumdun", "SUM-DUN deep unrolling network, shipped sumdun_small weights "

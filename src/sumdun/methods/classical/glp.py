@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import torch
 
-from ..degrade import decimate, interp23tap, mtf_filter, mtf_kernels
-from ..fusion import register
+from ...degrade import decimate, interp23tap, mtf_filter, mtf_kernels
+from ..base import register
 from ._common import lp_filter_gauss, mean2, std2, upsample
 
 

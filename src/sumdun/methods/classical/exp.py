@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import torch
 
-from ..degrade import interp23tap
-from ..fusion import register
+from ...degrade import interp23tap
+from ..base import register
 
 
 @register("exp", "MS upsampled with the 23-tap polynomial interpolator (interp23tap); no PAN detail",

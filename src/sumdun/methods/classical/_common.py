@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from ..degrade import interp23tap, lp_gauss_kernel, mtf_filter
+from ...degrade import interp23tap, lp_gauss_kernel, mtf_filter
 
 
 def mean2(x: torch.Tensor) -> torch.Tensor:

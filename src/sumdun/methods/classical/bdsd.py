@@ -12,9 +12,9 @@ import numpy as np
 import torch
 from scipy.optimize import lsq_linear
 
-from ..degrade import imresize, mtf_filter, mtf_kernels, pan_mtf_kernel
-from ..errors import UsageError
-from ..fusion import register
+from ...degrade import imresize, mtf_filter, mtf_kernels, pan_mtf_kernel
+from ...errors import UsageError
+from ..base import register
 from ._common import upsample
 
 

@@ -15,7 +15,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ..degrade import decimate
+from ...degrade import decimate
 
 _H = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0], dtype=torch.float64) * math.sqrt(2) / 16
 

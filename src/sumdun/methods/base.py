@@ -1,0 +1,35 @@
+"""What a fusion method is, and the decorator that records one: imports nothing of sumdun, so
+method modules depend on it and the registry (:mod:`sumdun.methods.registry`) depends on both,
+without a cycle."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+__all__ = ["FusionMethod", "register", "REGISTERED"]
+
+
+@dataclass(frozen=True)
+class FusionMethod:
+    """A registered method: ``fn(ms, pan, sensor, ratio, **options) -> fused``, tensors
+    ``(B, C, h, w)``, ``(B, 1, H, W)`` -> ``(B, C, H, W)``, float64 (or float32 throughout when
+    ``float32`` is set and both inputs are float32). ``family``: ``classical`` or ``neural``."""
+
+    name: str
+    description: str
+    fn: Callable
+    family: str = "classical"
+    float32: bool = False
+
+
+#: every method registered so far, by lower-case name
+REGISTERED: dict[str, FusionMethod] = {}
+
+
+def register(name: str, description: str, family: str = "classical", float32: bool = False):
+    """Decorator adding a method under ``name`` (lower case); ``float32``: the method computes
+    in float32 when given float32 inputs (else everything is float64)."""
+    def wrap(fn):
+        REGISTERED[name.lower()] = FusionMethod(name.lower(), description, fn, family, float32)
+        return fn
+    return wrap

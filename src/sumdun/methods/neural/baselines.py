@@ -1,0 +1,1 @@
+"""The deep baselines in the fusion registry (filled in below)."""

@@ -263,11 +263,12 @@ def _is_constant(a: np.ndarray) -> bool:
 
 
 def _provenance(method: str, sensor, options: dict, prompt_text: str | None, ms_path, pan_path,
-                bands) -> dict:
+                bands, bands_fused: int) -> dict:
     """GeoTIFF tags saying how the file was made (``gdalinfo`` shows them)."""
     import json
 
     from . import __version__
+    from .fusion import get_method
 
     tags = {"SUMDUN_VERSION": __version__, "SUMDUN_METHOD": method,
             "SUMDUN_SENSOR": sensor.key,
@@ -277,10 +278,14 @@ def _provenance(method: str, sensor, options: dict, prompt_text: str | None, ms_
             "SUMDUN_INPUTS": f"{Path(ms_path).name} {Path(pan_path).name}"}
     if bands:
         tags["SUMDUN_MS_BANDS"] = ",".join(map(str, bands))
-    if method == "sumdun":
+    if get_method(method).family == "neural":
         from .weights import weights_dir
 
-        w = options.get("weights", "sumdun_small")
+        w = options.get("weights") or "sumdun_small"
+        if method != "sumdun":
+            from .methods.neural.baselines import weights_for
+
+            w = weights_for(method, bands_fused, options.get("weights"))
         folder = Path(w) if Path(w).is_dir() else weights_dir(w)
         f = folder / "model.safetensors"
         if f.exists():
@@ -360,7 +365,7 @@ def fuse_geotiff(ms_path: str | os.PathLike, pan_path: str | os.PathLike,
     import warnings
 
     rasterio = require("rasterio")
-    from .fusion import default_method, fuse, get_method, validate_options
+    from .fusion import default_method, fuse, get_method, method_options, validate_options
     from .threads import chosen_threads
 
     t_start = time.perf_counter()
@@ -374,8 +379,9 @@ def fuse_geotiff(ms_path: str | os.PathLike, pan_path: str | os.PathLike,
         raise UsageError(f"describer must be 'stats' or 'mllm', got {describer!r}")
     if dtype is not None and str(dtype) not in OUT_DTYPES:
         raise UsageError(f"dtype must be one of {', '.join(OUT_DTYPES)}, got {dtype!r}")
-    if prompt is not None and m.family != "neural":
-        raise UsageError(f"--prompt applies to SUM-DUN only, not to {method!r}")
+    if prompt is not None and "prompt" not in method_options(method):
+        raise UsageError(f"--prompt applies to methods that read prompts (sumdun, tmdiff), "
+                         f"not to {method!r}")
     if m.family == "neural":
         options["device"] = resolve_device(options.get("device", device))
     if tile_rows is not None and options.get("adapt"):
@@ -455,8 +461,12 @@ def fuse_geotiff(ms_path: str | os.PathLike, pan_path: str | os.PathLike,
 
         prompt_text = prompt
         if m.family == "neural":
+            if method != "sumdun" and not options.get("weights"):
+                from .methods.neural.baselines import weights_for
+
+                weights_for(method, n_bands)  # weights for this band count, before any work
             if ratio != 4:
-                raise UsageError(f"SUM-DUN's shipped weights fuse pairs of ratio 4; this pair "
+                raise UsageError(f"{method}'s shipped weights fuse pairs of ratio 4; this pair "
                                  f"has ratio {ratio}: use a classical method (--method "
                                  "mtf-glp-hpm) or weights trained at that ratio (-o weights=DIR)")
             if "bits" not in options and "data_range" not in options:
@@ -466,7 +476,8 @@ def fuse_geotiff(ms_path: str | os.PathLike, pan_path: str | os.PathLike,
                     options["bits"] = int(nbits)  # the file's metadata, then its data type
                 elif np.dtype(ms_ds.dtypes[0]) == np.uint8:
                     options["bits"] = 8  # an 8-bit product: its range, not the sensor's
-            if prompt is None and prompt_scope == "scene":
+            takes_prompt = "prompt" in method_options(method)
+            if prompt is None and prompt_scope == "scene" and takes_prompt:
                 from .prompts import get_describer
 
                 d = get_describer(describer, **(describer_options or {}))
@@ -483,7 +494,7 @@ def fuse_geotiff(ms_path: str | os.PathLike, pan_path: str | os.PathLike,
                 options = _adapt_on_window(ms_ds, pan_ds, ms_win, pan_win, band_idx, s, ratio,
                                            options, progress, scene_stack)
         tile_describer = None
-        if m.family == "neural" and prompt is None and prompt_scope == "tile" \
+        if "prompt" in method_options(method) and prompt is None and prompt_scope == "tile" \
                 and describer != "stats":
             from .prompts import get_describer
 
@@ -507,7 +518,7 @@ def fuse_geotiff(ms_path: str | os.PathLike, pan_path: str | os.PathLike,
                     for k, name in enumerate(names, start=1):
                         dst.set_band_description(k, name)
                 dst.update_tags(**_provenance(method, s, options, prompt_text, ms_path,
-                                              pan_path, bands), **(tags or {}))
+                                              pan_path, bands, n_bands), **(tags or {}))
                 pending: list = []  # finished tiles of this row, written together
                 group = 2 * chosen_threads()
                 for i, j in blender.tiles():

@@ -400,6 +400,11 @@ def fit(cfg: TrainConfig, resume: bool = False, stop_after: int | None = None) -
     bar = tqdm(total=total, initial=step, desc="train", unit="step",
                disable=not (cfg.progress and main))
     drop_p = model.cfg.prompt_dropout if model.uses_text else 0.0
+    own_loss = hasattr(model, "training_loss")
+    if own_loss and (cfg.q2n_weight or cfg.spectral_weight or cfg.spatial_weight
+                     or not cfg.l1_weight):
+        raise UsageError(f"{cfg.model} trains with its own loss (training_loss): set l1_weight "
+                         "> 0 (its weight) and q2n_weight, spectral_weight, spatial_weight to 0")
     last_epoch = cfg.epochs if stop_after is None else min(cfg.epochs, epoch + stop_after)
     while epoch < last_epoch:
         plan = sampler.plan(epoch)
@@ -418,11 +423,20 @@ def fit(cfg: TrainConfig, resume: bool = False, stop_after: int | None = None) -
             if drop is not None:
                 drop = drop[pos]
             with torch.autocast(device.type, enabled=use_amp):
-                out = net(ms, pan, text, prompt_drop=drop)
+                if own_loss:  # a diffusion model's denoising loss instead of L1 on a fusion
+                    n_real = 1.0 if real else 0.0
+                    loss = cfg.l1_weight * world * len(pos) / len(idx) * n_real * \
+                        model.training_loss(ms, pan, gt, text, drop)
+                    l1_part = loss.detach() / max(cfg.l1_weight, 1e-12)
+                    out = None
+                else:
+                    out = net(ms, pan, text, prompt_drop=drop)
                 # sum over this rank / elements of the global batch, x world (DDP averages):
                 # the gradient of the global batch's mean L1 on any number of ranks
                 share = world * len(pos) / len(idx) * (1.0 if real else 0.0)  # of a rank's mean
-                if gt is not None:
+                if out is None:
+                    pass
+                elif gt is not None:
                     n_global = gt[0].numel() * len(idx)
                     loss = (out - gt).abs().sum() * (world / n_global) * (1.0 if real else 0.0)
                     l1_part = loss.detach()

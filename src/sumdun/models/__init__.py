@@ -1,14 +1,22 @@
-"""SUM-DUN models and their registry (timm style): ``create_model(name, **overrides)``."""
+"""SUM-DUN, the deep baselines, and their registry (timm style): ``create_model(name,
+**overrides)``.
+
+Baselines (one file each, :mod:`._baseline` for what they share): ``pnn``, ``pannet``,
+``fusionnet``, ``awfln``, ``wfanet``, ``panmamba``, ``fusionmamba``, ``tmdiff``; each takes
+``bands=`` (one set of weights per band count, as upstream) and its config's fields."""
 from __future__ import annotations
 
+import importlib
 from typing import Callable
+
+import torch.nn as nn
 
 from .sumdun import SUMDUN, SUMDUNConfig
 
 __all__ = ["SUMDUN", "SUMDUNConfig", "create_model", "list_models", "register_model",
-           "ABLATIONS"]
+           "ABLATIONS", "BASELINES"]
 
-_MODELS: dict[str, Callable[..., SUMDUN]] = {}
+_MODELS: dict[str, Callable[..., nn.Module]] = {}
 
 
 def register_model(fn: Callable[..., SUMDUN]) -> Callable[..., SUMDUN]:
@@ -44,7 +52,40 @@ def sumdun_base(**overrides) -> SUMDUN:
                                text_hidden=128), overrides)
 
 
-def create_model(name: str, **overrides) -> SUMDUN:
+#: baseline name -> (module, model class, config class), imported when created
+BASELINES = {"pnn": ("pnn", "PNN", "PNNConfig"), "pannet": ("pannet", "PanNet", "PanNetConfig"),
+             "fusionnet": ("fusionnet", "FusionNet", "FusionNetConfig"),
+             "awfln": ("awfln", "AWFLN", "AWFLNConfig"), "wfanet": ("wfanet", "WFANet",
+                                                                  "WFANetConfig"),
+             "panmamba": ("panmamba", "PanMamba", "PanMambaConfig"),
+             "fusionmamba": ("fusionmamba", "FusionMamba", "FusionMambaConfig"),
+             "tmdiff": ("tmdiff", "TMDiff", "TMDiffConfig")}
+
+
+def _baseline_factory(name: str) -> Callable[..., nn.Module]:
+    module, model_cls, cfg_cls = BASELINES[name]
+
+    def create(**overrides) -> nn.Module:
+        mod = importlib.import_module(f"{__name__}.{module}")
+        cfg_type = getattr(mod, cfg_cls)
+        unknown = set(overrides) - set(cfg_type.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"{name} has no setting {sorted(unknown)}; its settings: "
+                             f"{sorted(cfg_type.__dataclass_fields__)}")
+        cfg = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()
+               if v is not None}
+        return getattr(mod, model_cls)(cfg_type(**cfg))
+
+    create.__name__ = name
+    create.__doc__ = f"{model_cls} (sumdun.models.{module})"
+    return create
+
+
+for _name in BASELINES:
+    _MODELS[_name] = _baseline_factory(_name)
+
+
+def create_model(name: str, **overrides) -> nn.Module:
     if name not in _MODELS:
         raise KeyError(f"unknown model {name!r}; available: {', '.join(list_models())}")
     return _MODELS[name](**overrides)

@@ -107,13 +107,22 @@ def sumdun(ms, pan, sensor, ratio, weights: str = "sumdun_small", prompt="stats"
     model, text, scale = prepare(ms, pan, sensor, ratio, weights, prompt, device, bits,
                                  data_range, prompt_meta, adapt, adapt_mode, adapt_seed,
                                  adapt_seconds, save_adapted)
-    f = max(model.cfg.stage_scales())
+    return run_network(model, ms, pan, text, scale, ratio, device,
+                       max(model.cfg.stage_scales()))
+
+
+def run_network(model, ms, pan, text, scale: float, ratio: int, device: str,
+                multiple: int) -> torch.Tensor:
+    """The network's fusion of ``(B, C, h, w)``, ``(B, 1, rh, rw)`` on the input's scale: inputs
+    divided by ``scale``, the PAN padded (replicate) to a multiple of ``multiple``, float32 on
+    ``device``, cropped back and multiplied by ``scale``, float64 on the input's device."""
     h, w = ms.shape[-2:]
-    ph, pw = (-(ratio * h)) % f, (-(ratio * w)) % f  # pad PAN to a multiple of the coarsest scale
+    ph, pw = (-(ratio * h)) % multiple, (-(ratio * w)) % multiple
     x, p = ms / scale, pan / scale
     if ph or pw:
-        x = F.pad(x, (0, pw // ratio, 0, ph // ratio), mode="replicate")
-        p = F.pad(p, (0, pw, 0, ph), mode="replicate")
+        # MS padded by whole MS pixels covering the PAN padding
+        x = F.pad(x, (0, -(-pw // ratio), 0, -(-ph // ratio)), mode="replicate")
+        p = F.pad(p, (0, -(-pw // ratio) * ratio, 0, -(-ph // ratio) * ratio), mode="replicate")
     with torch.inference_mode():
         out = model(x.float().to(device), p.float().to(device),
                     None if text is None else text.to(device))

@@ -145,3 +145,149 @@ def test_every_baseline_model_is_listed():
     assert set(BASELINES) <= set(list_models())
     assert set(BASELINES) == {"pnn", "pannet", "fusionnet", "awfln", "wfanet", "panmamba",
                               "fusionmamba", "tmdiff"}
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    from test_train import _pair
+
+    from sumdun.data import build_dataset
+
+    out = tmp_path_factory.mktemp("ds")
+    build_dataset([_pair(1)], out, patch=32, stride=16, fractions=(0.5, 0.25, 0.25))
+    return out
+
+
+def _fit(name, out, dataset, epochs=2, **over):
+    from sumdun.engine.train import TrainConfig, fit
+
+    cfg = TrainConfig(model=name, model_overrides={"bands": 8, **over},
+                      train=[str(dataset / "wv3_train.h5")], val=[str(dataset / "wv3_val.h5")],
+                      out_dir=str(out), batch_size=4, epochs=epochs, lr=2e-3, warmup_steps=1,
+                      seed=3, progress=False, balance_weight=0.0)
+    return fit(cfg)
+
+
+def test_sumdun_train_trains_a_baseline_and_evaluate_reports_its_budget(dataset, tmp_path):
+    """A baseline trains with the SUM-DUN engine; its checkpoint records the budget spent
+    (steps, samples, seconds); `evaluate` takes the checkpoint folder, fuses with the baseline
+    (not SUM-DUN), labels the row by the run and prints the budget under the table."""
+    import json
+
+    from sumdun.evaluation import evaluate
+    from sumdun.weights import load_pretrained
+
+    res = _fit("fusionnet", tmp_path / "fusionnet_8b", dataset)
+    h = res["history"]
+    assert h[-1]["train_l1"] < h[0]["train_l1"]
+    meta = json.loads((res["last"] / "meta.json").read_text())
+    with h5py_file(dataset / "wv3_train.h5") as f:
+        n = len(f["ms"])
+    per_epoch = -(-n // 4)
+    assert meta["budget"]["steps"] == 2 * per_epoch
+    assert meta["budget"]["samples"] == 2 * per_epoch * 4
+    assert 0 < meta["budget"]["train_seconds"] < 600
+    model, _ = load_pretrained(str(res["last"]))
+    assert type(model).__name__ == "FusionNet"
+    ev = evaluate([str(res["last"]), "exp"], data=[dataset / "wv3_test.h5"], out=tmp_path / "ev",
+                  limit=2, progress=False)
+    assert not ev["failures"]
+    assert "fusionnet_8b" in ev["rr"]["wv3"] and "exp" in ev["rr"]["wv3"]
+    assert ev["rr"]["wv3"]["fusionnet_8b"]["Q2n"] != ev["rr"]["wv3"]["exp"]["Q2n"]
+    assert f"{2 * per_epoch} steps of 4" in ev["markdown"]
+
+
+def h5py_file(path):
+    import h5py
+
+    return h5py.File(path, "r")
+
+
+def test_tmdiff_trains_with_its_own_loss_and_samples_reproducibly(dataset, tmp_path):
+    """The engine uses TMDiff's denoising loss (it falls), refuses loss terms that need a
+    fusion, and the few-step sampler gives the same fusion twice (seeded noise)."""
+    from sumdun.engine.train import TrainConfig, fit
+    from sumdun.errors import UsageError
+
+    res = _fit("tmdiff", tmp_path / "tm", dataset, epochs=3)
+    h = res["history"]
+    assert h[-1]["train_l1"] < h[0]["train_l1"]
+    with pytest.raises(UsageError, match="own loss"):
+        fit(TrainConfig(model="tmdiff", model_overrides={"bands": 8}, q2n_weight=0.1,
+                        train=[str(dataset / "wv3_train.h5")], out_dir=str(tmp_path / "x"),
+                        progress=False))
+    from sumdun.weights import load_pretrained
+
+    model, _ = load_pretrained(str(res["best"]))
+    ms, pan, _ = _batch(8, h=8)
+    with torch.no_grad():
+        a, b = model(ms, pan), model(ms, pan)
+    assert torch.equal(a, b)
+
+
+def test_expand_methods_presets():
+    from sumdun.evaluation.runner import PAPER_METHODS, expand_methods
+    from sumdun.fusion import get_method, list_methods
+
+    assert expand_methods(["paper"]) == list(PAPER_METHODS)
+    assert expand_methods(["bt-h", "classical"])[0] == "bt-h"
+    classical = expand_methods(["classical"])
+    assert classical and all(get_method(m).family == "classical" for m in classical)
+    assert set(expand_methods(["all"])) == set(list_methods())
+
+
+def _shipped():
+    from sumdun.methods.neural.baselines import shipped_band_counts
+
+    return {n: shipped_band_counts(n) for n in sorted(BASELINES)}
+
+
+def test_every_baseline_ships_4_and_8_band_weights_and_is_registered():
+    from sumdun.fusion import get_method, list_methods
+
+    assert all(bands == [4, 8] for bands in _shipped().values()), _shipped()
+    listed = list_methods()
+    for name in BASELINES:
+        assert name in listed and get_method(name).family == "neural"
+
+
+def test_sumdun_fuse_cli_with_a_baseline_equals_fuse_and_names_the_weights(tmp_path):
+    """`sumdun fuse --method pannet` on a one-tile GeoTIFF pair writes fuse()'s result
+    (rounded to the input's uint16), with the weights for the band count in the provenance;
+    a 3-band MS is refused before any work with the band counts that have weights."""
+
+    import rasterio
+
+    from sumdun.cli import main
+    from sumdun.fusion import fuse
+
+    from synthetic import write_pair
+
+    _, ms, pan = scene(seed=11, bands=4, h=48, w=48)
+    ms, pan = np.rint(ms), np.rint(pan)
+    ms_p, pan_p = write_pair(tmp_path / "in", ms, pan)
+    out = tmp_path / "o.tif"
+    assert main(["fuse", str(ms_p), str(pan_p), str(out), "--method", "pannet", "--sensor",
+                 "qb", "-q"]) == 0
+    ref = np.asarray(fuse(ms[None], pan[None], method="pannet", sensor="qb"))[0]
+    with rasterio.open(out) as o:
+        got = o.read().astype(np.float64)
+        tags = o.tags()
+    assert np.abs(got - np.clip(np.rint(ref), 0, 65535)).max() <= 1
+    assert tags["SUMDUN_METHOD"] == "pannet" and tags["SUMDUN_WEIGHTS"] == "pannet_4b"
+    assert len(tags["SUMDUN_WEIGHTS_SHA256"]) == 64
+    three = write_pair(tmp_path / "three", ms[:3], pan)
+    rc = main(["fuse", str(three[0]), str(three[1]), str(tmp_path / "3.tif"), "--method",
+               "pnn", "-q"])
+    assert rc == 2 and not (tmp_path / "3.tif").exists()
+
+
+def test_method_spec_with_shipped_weights():
+    from sumdun.evaluation.runner import method_spec
+
+    assert method_spec("sumdun:sumdun_small") == ("sumdun_small", "sumdun",
+                                                  {"weights": "sumdun_small"})
+    with pytest.raises(ValueError, match="METHOD:WEIGHTS"):
+        method_spec("sumdun:no_such_weights")
+    with pytest.raises(ValueError, match="METHOD:WEIGHTS"):
+        method_spec("bt-h:sumdun_small")  # a classical method has no weights

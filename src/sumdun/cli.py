@@ -436,7 +436,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = command("evaluate", help="run methods on PanCollection test files; paper-style "
                 "tables (Markdown, LaTeX, CSV, JSON), resumable")
     s.add_argument("--methods", required=True, help="comma-separated registry names or "
-                   "SUM-DUN checkpoint folders, e.g. sumdun,bt-h,bdsd,pracs")
+                   "checkpoint folders, e.g. sumdun,bt-h,bdsd,pracs; presets: paper (the "
+                   "paper's Tables 2-3 rows), all, classical, neural")
     s.add_argument("--data", action="append", help="reduced-resolution .h5 with gt, ms, pan "
                    "(repeatable)")
     s.add_argument("--full-resolution", action="append", help="full-resolution .h5 with ms "

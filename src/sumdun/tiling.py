@@ -98,7 +98,13 @@ class TileBlender:
             raise ValueError(f"tile ({i}, {j}) output {out.shape} != "
                              f"{(self.bands, r1 - r0, c1 - c0)}")
         o = self.rows.overlap
-        y = out.astype(np.float32) * self.rows.weights(i)[:, None] * self.cols.weights(j)[None]
+        y = out.astype(np.float32)  # a copy; weights differ from 1 only in the overlap zones
+        if o:
+            rw, cw = self.rows.weights(i), self.cols.weights(j)
+            for zone in (slice(0, 2 * o), slice(-2 * o, None)):  # rows, then columns, as
+                y[:, zone] *= rw[zone, None]                    # y * rw[:, None] * cw[None]
+            for zone in (slice(0, 2 * o), slice(-2 * o, None)):
+                y[:, :, zone] *= cw[None, zone]
         if j > 0:  # the previous tile's share of the left zone
             y[:, :, : 2 * o] += self._left
         w0, w1 = self.cols.write(j)

@@ -230,6 +230,13 @@ class MixedBatches:
         return out
 
 
+def _hardware(device: torch.device) -> str:
+    """Where training ran, for the budget in a checkpoint's metadata."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{torch.get_num_threads()}-thread CPU ({os.cpu_count()} cores)"
+
+
 def _device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -494,12 +501,17 @@ def fit(cfg: TrainConfig, resume: bool = False, stop_after: int | None = None) -
             for k, v in row.items():
                 if "/" in k:
                     writer.add_scalar(f"val/{k}", v, step)
+        # the budget spent so far: steps of batch_size samples and seconds of training
+        budget = {"steps": step, "samples": step * cfg.batch_size,
+                  "train_seconds": round(float(sum(r["seconds"] for r in history)), 1),
+                  "hardware": _hardware(device)}
         if score > best:
             best = score
             save_checkpoint(out_dir / "best", model, {**meta_base, "epoch": epoch - 1,
-                                                      "metrics": metrics})
+                                                      "metrics": metrics, "budget": budget})
         save_checkpoint(out_dir / "last", model, {**meta_base, "epoch": epoch - 1,
-                                                  "metrics": metrics}, state(epoch, 0))
+                                                  "metrics": metrics, "budget": budget},
+                        state(epoch, 0))
     bar.close()
     if writer:
         writer.close()

@@ -18,18 +18,89 @@ from .._deps import require
 from ..io.atomic import atomic_path
 from . import tables
 
-__all__ = ["evaluate", "method_spec"]
+__all__ = ["evaluate", "method_spec", "expand_methods", "training_budgets", "PAPER_METHODS"]
+
+
+#: ``--methods paper``: the rows of the paper's Tables 2 and 3 (two classical methods, the five
+#: deep methods it compares with, SUM-DUN)
+PAPER_METHODS = ("bdsd", "pracs", "awfln", "fusionmamba", "panmamba", "wfanet", "tmdiff",
+                 "sumdun")
+
+
+def expand_methods(names: Sequence[str]) -> list[str]:
+    """Method names with the presets expanded: ``paper`` (:data:`PAPER_METHODS`), ``all``
+    (every registered method), ``classical`` and ``neural`` (one family)."""
+    from ..fusion import get_method, list_methods
+
+    out: list[str] = []
+    for n in names:
+        if n == "paper":
+            out += PAPER_METHODS
+        elif n in ("all", "classical", "neural"):
+            out += [m for m in list_methods() if n == "all" or get_method(m).family == n]
+        else:
+            out.append(n)
+    return list(dict.fromkeys(out))
 
 
 def method_spec(name: str) -> tuple[str, str, dict]:
-    """``(label, registry name, options)`` for a registry name or a SUM-DUN checkpoint folder."""
+    """``(label, registry name, options)`` for a registry name, ``METHOD:WEIGHTS`` (a network
+    with other shipped weights, labelled by them) or a checkpoint folder (of SUM-DUN or of a
+    baseline: its ``meta.json`` names the model; a folder called ``best`` or ``last`` is
+    labelled by its parent: ``runs/pnn_8b/best`` -> ``pnn_8b``)."""
     p = Path(name)
     if p.is_dir() and (p / "meta.json").exists():
-        return p.name, "sumdun", {"weights": str(p.resolve())}
+        model = json.loads((p / "meta.json").read_text()).get("model_name", "")
+        from ..models import BASELINES
+
+        method = model if model in BASELINES else "sumdun"
+        label = p.resolve().parent.name if p.name in ("best", "last") else p.name
+        return label, method, {"weights": str(p.resolve())}
     from ..fusion import get_method
 
+    if ":" in name:  # method:shipped-weights, e.g. sumdun:sumdun_small_same_budget
+        method, weights = name.split(":", 1)
+        from ..weights import available
+
+        if get_method(method).family != "neural" or weights not in available():
+            raise ValueError(f"{name!r}: METHOD:WEIGHTS takes a network and shipped weights "
+                             f"(available: {', '.join(available())})")
+        return weights, method, {"weights": weights}
     get_method(name)  # unknown names fail before any work starts
     return name, name, {}
+
+
+def training_budgets(specs) -> list[str]:
+    """One line per trained network in ``specs``: its weights, epochs, steps x batch, time and
+    hardware, from each checkpoint's ``meta.json`` (``budget``, written by ``sumdun train``;
+    ``provenance`` for the shipped SUM-DUN, trained in several steps)."""
+    from ..fusion import get_method
+    from ..weights import available, weights_dir
+
+    lines = []
+    for label, name, opts in specs:
+        if get_method(name).family != "neural":
+            continue
+        if opts.get("weights"):
+            w = Path(opts["weights"])
+            folders = [w if w.is_dir() else weights_dir(opts["weights"])]
+        elif name == "sumdun":
+            folders = [weights_dir("sumdun_small")]
+        else:
+            folders = [weights_dir(w) for w in available() if w.startswith(f"{name}_")]
+        parts = []
+        for f in folders:
+            meta = json.loads((f / "meta.json").read_text())
+            b, tc = meta.get("budget"), meta.get("train_config", {})
+            if b:
+                parts.append(f"{f.name}: {meta.get('epoch', 0) + 1} epoch(s), {b['steps']} steps "
+                             f"of {tc.get('batch_size')}, {b['train_seconds'] / 60:.1f} min on "
+                             f"{b['hardware']}")
+            elif meta.get("provenance"):
+                parts.append(f"{f.name}: {meta['provenance'].get('epochs_run', 'see meta.json')}"
+                             f" ({meta['provenance'].get('hardware', '')})")
+        lines.append(f"- {label}: " + ("; ".join(parts) or "budget not recorded"))
+    return lines
 
 
 def _set_name(path: Path) -> str:
@@ -81,12 +152,12 @@ def evaluate(methods: Sequence[str], data: Iterable[str | os.PathLike] = (),
         ``{"rr": summary, "fr": summary, "failures": [...], "protocol": {...}}``.
     """
     from .. import __version__
-    from ..fusion import fuse, get_method
+    from ..fusion import fuse, method_options
     from ..io import read_h5
     from ..metrics import full_resolution as fr_indices
     from ..metrics import reduced_resolution
 
-    specs = [method_spec(m) for m in methods]
+    specs = [method_spec(m) for m in expand_methods(methods)]
     if not specs:
         raise ValueError("no methods given; e.g. --methods sumdun,bt-h,bdsd")
     data, full_resolution = [Path(p) for p in data], [Path(p) for p in full_resolution]
@@ -136,7 +207,7 @@ def evaluate(methods: Sequence[str], data: Iterable[str | os.PathLike] = (),
                     t0 = time.perf_counter()
                     try:
                         extra = {}
-                        if get_method(name).family == "neural":  # the same prompt as training
+                        if "prompt_meta" in method_options(name):  # the prompt of training
                             from ..prompts import prompt_meta
 
                             extra["prompt_meta"] = prompt_meta(attrs)
@@ -169,6 +240,10 @@ def evaluate(methods: Sequence[str], data: Iterable[str | os.PathLike] = (),
     summary = {**rr, **fr}
     metrics = tables.RR_METRICS + tables.FR_METRICS
     md = tables.to_markdown(summary, metrics)
+    budgets = training_budgets(specs)
+    if budgets:
+        md += "\nTraining of each network (its checkpoint's meta.json):\n\n" + "\n".join(budgets) \
+            + "\n"
     if failures:
         md += "\nFailed samples (excluded from the means):\n\n" + "\n".join(
             f"- {f['set']} / {f['method']} / sample {f['index']}: {f['error']}"

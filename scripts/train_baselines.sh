@@ -2,7 +2,8 @@
 # The deep baselines' shipped weights (issue #20), all under one budget on this 2-core CPU:
 # one epoch of the dgsamples training patches of each band count (configs/baselines/*.yaml),
 # then each best checkpoint is installed as src/sumdun/weights/<name>_<bands>b. Also trains
-# sumdun_small from scratch under the same budget (the fair row; not installed).
+# sumdun_small from scratch under the same budget (the fair row of the comparison), installed as
+# src/sumdun/weights/sumdun_small_same_budget.
 # Needs the data of scripts/train_shipped.sh (sumdun build-dataset + sumdun prompts).
 # Run from the repository root, in .venv:  bash scripts/train_baselines.sh [name ...]
 set -euo pipefail
@@ -20,6 +21,15 @@ for name in $NAMES; do
     cp "$out/best/model.safetensors" "$out/best/meta.json" "src/sumdun/weights/${name}_${bands}b/"
   done
 done
-if [ -z "${*:-}" ] && [ ! -f runs/baselines/sumdun_small_same_budget/best/meta.json ]; then
-  $SUMDUN train -q --threads "${THREADS:-2}" --config configs/baselines/sumdun_small_same_budget.yaml
+if [ -z "${*:-}" ]; then
+  out=runs/baselines/sumdun_small_same_budget
+  if [ ! -f "$out/best/meta.json" ]; then
+    /usr/bin/time -f "sumdun_small_same_budget: %e s" $SUMDUN train -q --threads "${THREADS:-2}" \
+      --config configs/baselines/sumdun_small_same_budget.yaml 2>&1 | tail -n 3
+  fi
+  # installed beside the shipped weights so that `sumdun evaluate` can name it:
+  # --methods sumdun:sumdun_small_same_budget
+  rm -rf src/sumdun/weights/sumdun_small_same_budget
+  mkdir -p src/sumdun/weights/sumdun_small_same_budget
+  cp "$out/best/model.safetensors" "$out/best/meta.json" src/sumdun/weights/sumdun_small_same_budget/
 fi

@@ -196,6 +196,54 @@ def _range_from_dtype_ignored():
     fusion.range_from_data = lambda ms, pan: {}
 
 
+def _scan_carry_dropped():
+    import sumdun.models.mamba as mamba
+
+    def no_carry(a, b, chunk=32):
+        n = a.shape[1]
+        out = [mamba._hillis_steele(a[:, i:i + chunk], b[:, i:i + chunk], 1)[1]
+               for i in range(0, n, chunk)]
+        return torch.cat(out, 1)
+
+    mamba.linear_scan = no_carry
+
+
+def _baseline_norm_ignored():
+    from sumdun.models._baseline import Baseline
+
+    forward = Baseline.forward
+
+    def plain(self, *args, **kwargs):
+        saved, self.cfg.input_norm = self.cfg.input_norm, "none"
+        try:
+            return forward(self, *args, **kwargs)
+        finally:
+            self.cfg.input_norm = saved
+
+    Baseline.forward = plain
+
+
+def _haar_bands_swapped():
+    import sumdun.models.wavelets as w
+
+    inverse = w.haar_idwt
+    w.haar_idwt = lambda y: inverse(y[:, [0, 2, 1, 3]])
+
+
+def _tmdiff_noise_unseeded():
+    import random
+
+    from sumdun.models.tmdiff import TMDiff
+
+    fuse = TMDiff.fuse
+
+    def unseeded(self, *args):
+        self.cfg.seed = random.randrange(2**31)  # a new noise draw on every call
+        return fuse(self, *args)
+
+    TMDiff.fuse = unseeded
+
+
 MUTANTS = {
     "multiscale-ignored": ("multiscale=False runs the U schedule anyway", _multiscale_ignored),
     "degradation-ignored": ("degradation='3d' builds the 2-D operator", _degradation_ignored),
@@ -222,9 +270,16 @@ MUTANTS = {
     "input-norm-ignored": ("input_norm='mean' normalises nothing", _input_norm_ignored),
     "range-from-dtype-ignored": ("uint8 and [0, 1] floats get the sensor's range",
                                  _range_from_dtype_ignored),
+    "scan-carry-dropped": ("the chunked Mamba scan restarts every chunk from zero",
+                           _scan_carry_dropped),
+    "baseline-norm-ignored": ("the baselines' input_norm='mean' normalises nothing",
+                              _baseline_norm_ignored),
+    "haar-bands-swapped": ("the inverse Haar transform swaps LH and HL", _haar_bands_swapped),
+    "tmdiff-noise-unseeded": ("TMDiff's sampler draws unseeded noise", _tmdiff_noise_unseeded),
 }
 
-TEST_FILES = ("tests/test_models.py", "tests/test_train.py", "tests/test_shipped_weights.py")
+TEST_FILES = ("tests/test_models.py", "tests/test_train.py", "tests/test_shipped_weights.py",
+              "tests/test_baselines.py")
 
 
 def apply(name: str) -> None:

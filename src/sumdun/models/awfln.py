@@ -8,7 +8,7 @@ injection gains are learned per pixel and band.
 pooled features, selective-kernel style, then a 1x1 fusion and a residual) -> two heads:
 details ``d`` and gains ``g = sigmoid(.)``; output ``lms + g * d``. Upstream's code is not
 public here: layer sizes are chosen so that the count matches the published one (0.162 M
-parameters for 4 bands, 0.174 M for 8; here 0.159 M and 0.164 M).
+parameters for 4 bands, 0.174 M for 8; here 0.154 M and 0.159 M).
 """
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ from the difference between the PAN (repeated over the bands) and the expanded M
 spirit of the classical detail-injection (CS/MRA) methods.
 
 ``pan - lms`` (C bands) -> conv 3x3, 32, ReLU -> 4 residual blocks (32) -> conv 3x3, C;
-output = lms + that. 8 bands: 80 k parameters (DLPan toolbox sizes).
+output = lms + that. 8 bands: 79 k parameters (DLPan toolbox sizes).
 """
 from __future__ import annotations
 

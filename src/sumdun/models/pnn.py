@@ -4,7 +4,8 @@ Remote Sensing 2016): three convolutions on the expanded MS stacked with the PAN
 ``[lms, pan]`` -> conv 9x9, 64, ReLU -> conv 5x5, 32, ReLU -> conv 5x5, C. The published
 network uses valid convolutions on 33 x 33 patches; here the convolutions are zero-padded
 ("same") so that a tile keeps its size, as in the later PNN implementations (DLPan toolbox).
-The output is the image itself, not a residual, as published. 8 bands: 104 k parameters.
+The output is the image itself, not a residual, as published. 8 bands: 104 k parameters
+(4 bands: 80 k).
 """
 from __future__ import annotations
 

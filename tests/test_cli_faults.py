@@ -188,7 +188,7 @@ def test_few_bands_without_a_sensor(tmp_path, wv3_crop, bands, capsys):
     (["--method", "bt-h", "--bands", "1,9"], "the MS has bands 1 to 4"),
     (["--method", "bt-h", "--of", "NoSuchDriver"], "not a GDAL driver"),
     (["--method", "bt-h", "--threads", "0"], "--threads must be at least 1"),
-    (["--method", "exp", "--prompt", "urban"], "--prompt applies to SUM-DUN only"),
+    (["--method", "exp", "--prompt", "urban"], "--prompt applies to methods that read prompts"),
     (["--method", "nope"], "unknown fusion method 'nope'"),
     (["--method", "bt-h", "--sensor", "wv9"], "unknown sensor 'wv9'"),
 ])

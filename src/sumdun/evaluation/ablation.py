@@ -96,7 +96,7 @@ def run_ablations(config: str | os.PathLike, data: Iterable[str | os.PathLike],
             (run_dir / "done").write_text("trained\n")
         res = evaluate([str(run_dir / "best")], data=data, out=run_dir / "eval",
                        progress=progress)
-        psnr[n] = {s: per["best"]["PSNR"][0] for s, per in res["rr"].items()}
+        psnr[n] = {s: per[run_dir.name]["PSNR"][0] for s, per in res["rr"].items()}
     md = ablation_table(psnr, names)
     with atomic_path(out / "ablation.md") as tmp:
         tmp.write_text(md)

@@ -46,7 +46,9 @@ def test_every_model_fuses_learns_and_trains_every_parameter(name, bands):
     assert out.shape == gt.shape and torch.isfinite(out).all()
     model.train()
     text = torch.randn(len(ms), 384) if model.uses_text else None
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    # TMDiff starts at the residual's optimum for pure noise (its output layer is zero): a
+    # smaller step keeps its fall monotone
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4 if name == "tmdiff" else 1e-3)
     losses, reached = [], set()
     for _ in range(10):
         torch.manual_seed(1)  # the same diffusion time and noise each step for TMDiff

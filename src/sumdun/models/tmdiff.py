@@ -9,7 +9,8 @@ diffusion time embedding plus the projected text embedding (sumdun's text encode
 embeddings as SUM-DUN's prompts; a learned null embedding without text, and with probability
 ``prompt_dropout`` in training). It predicts the clean residual ``r_0`` (x0 parameterisation),
 which a deterministic DDIM sampler with few steps (``sample_steps``, default 4, cosine
-schedule of ``timesteps``) needs. Training loss: L1 of the predicted ``r_0`` at a random time
+schedule of ``timesteps``) needs. The output layer starts at zero (as ADM's), so the untrained
+model returns lms rather than noise. Training loss: L1 of the predicted ``r_0`` at a random time
 (:meth:`TMDiff.training_loss`, which :func:`sumdun.engine.train.fit` calls instead of its
 L1). Sampling starts from noise drawn from a fixed seed, so a fusion is reproducible.
 
@@ -84,6 +85,8 @@ class TMDiff(Baseline):
         self.up = nn.ConvTranspose2d(2 * w, w, 2, stride=2)
         self.dec1 = FiLMBlock(2 * w, w, cond)
         self.out = nn.Conv2d(w, c, 3, padding=1)
+        nn.init.zeros_(self.out.weight)  # the untrained model predicts r_0 = 0: it fuses to lms
+        nn.init.zeros_(self.out.bias)    # (ADM's zero-initialised output layer)
         t = torch.arange(cfg.timesteps + 1, dtype=torch.float64) / cfg.timesteps
         alpha_bar = torch.cos((t + 0.008) / 1.008 * math.pi / 2) ** 2
         self.register_buffer("alpha_bar", (alpha_bar / alpha_bar[0]).float()[1:],

@@ -175,10 +175,9 @@ def _bits_ignored():
         ms, pan, sensor, None, None)
 
 
-def _input_norm_ignored():
-    from sumdun.models.sumdun import SUMDUN
-
-    forward = SUMDUN.forward
+def _without_input_norm(cls) -> None:
+    """``cls.forward`` runs with ``input_norm='none'`` whatever the configuration says."""
+    forward = cls.forward
 
     def plain(self, *args, **kwargs):
         saved, self.cfg.input_norm = self.cfg.input_norm, "none"
@@ -187,7 +186,13 @@ def _input_norm_ignored():
         finally:
             self.cfg.input_norm = saved
 
-    SUMDUN.forward = plain
+    cls.forward = plain
+
+
+def _input_norm_ignored():
+    from sumdun.models.sumdun import SUMDUN
+
+    _without_input_norm(SUMDUN)
 
 
 def _range_from_dtype_ignored():
@@ -211,16 +216,7 @@ def _scan_carry_dropped():
 def _baseline_norm_ignored():
     from sumdun.models._baseline import Baseline
 
-    forward = Baseline.forward
-
-    def plain(self, *args, **kwargs):
-        saved, self.cfg.input_norm = self.cfg.input_norm, "none"
-        try:
-            return forward(self, *args, **kwargs)
-        finally:
-            self.cfg.input_norm = saved
-
-    Baseline.forward = plain
+    _without_input_norm(Baseline)
 
 
 def _haar_bands_swapped():

@@ -18,6 +18,7 @@ import torch
 import torch.nn as nn
 
 from ..degrade import interp23tap
+from .layers import mean_gain
 
 __all__ = ["BaselineConfig", "Baseline", "ResBlock"]
 
@@ -51,6 +52,10 @@ class Baseline(nn.Module):
             raise ValueError(f"input_norm must be 'none' or 'mean', got {cfg.input_norm!r}")
         self.cfg = cfg
 
+    def gain(self, ms: torch.Tensor) -> torch.Tensor | None:
+        """``(B, 1, 1, 1)`` divisor of each pair (``input_norm="mean"``), or None."""
+        return mean_gain(ms, self.cfg.norm_level) if self.cfg.input_norm == "mean" else None
+
     def routing_balance_loss(self) -> torch.Tensor:
         """No routing: 0 (the training loop adds it for SUM-DUN's experts)."""
         return torch.zeros((), device=next(self.parameters()).device)
@@ -73,10 +78,8 @@ class Baseline(nn.Module):
         if (r * h) % self.multiple or (r * w) % self.multiple:
             raise ValueError(f"PAN size {r * h} x {r * w} must be a multiple of "
                              f"{self.multiple} for {type(self).__name__}; pad or crop")
-        gain = None
-        if self.cfg.input_norm == "mean":
-            level = ms.detach().flatten(1).mean(1).clamp(min=torch.finfo(ms.dtype).tiny)
-            gain = (level / self.cfg.norm_level).view(-1, 1, 1, 1)
+        gain = self.gain(ms)
+        if gain is not None:
             ms, pan = ms / gain, pan / gain
         with torch.no_grad():
             lms = interp23tap(ms, r)

@@ -227,3 +227,26 @@ class Unpatchify(nn.Module):
             y = y.reshape(b, co, f * f, c, h, w).transpose(2, 3).reshape(b, co * c * f * f, h, w)
             y = F.pixel_shuffle(y, f).reshape(b, co, c, h * f, w * f)
         return y
+
+
+def prompt_or_null(text_embeds: torch.Tensor | None, null: torch.Tensor, batch: int,
+                   ref: torch.Tensor, dropout: float, training: bool,
+                   prompt_drop: torch.Tensor | None = None) -> torch.Tensor:
+    """``(B, D)`` text embeddings on ``ref``'s device and dtype: the learned ``null`` one when
+    there is no prompt, and in training for the samples ``prompt_drop`` marks (``(B,)`` bool;
+    drawn with probability ``dropout`` when None)."""
+    if text_embeds is None:
+        return null.expand(batch, -1)
+    e = text_embeds.to(ref)
+    if training and dropout > 0:
+        drop = (torch.rand(batch, 1, device=ref.device) < dropout if prompt_drop is None
+                else prompt_drop.view(batch, 1).to(ref.device))
+        e = torch.where(drop, null.expand(batch, -1), e)
+    return e
+
+
+def mean_gain(ms: torch.Tensor, level: float) -> torch.Tensor:
+    """``(B, 1, 1, 1)``: each pair's MS mean (over bands and pixels, no gradient) divided by
+    ``level``; dividing MS and PAN by it brings the MS mean to ``level`` (``input_norm="mean"``)."""
+    mean = ms.detach().flatten(1).mean(1).clamp(min=torch.finfo(ms.dtype).tiny)
+    return (mean / level).view(-1, 1, 1, 1)

@@ -45,7 +45,7 @@ import torch.nn.functional as F
 from ..degrade import interp23tap, mtf_kernels
 from ..sensors import get_sensor
 from .layers import (SPIM, DepthwiseSpatial, Patchify, Pointwise, TransformerBlock,
-                     Unpatchify)
+                     Unpatchify, mean_gain, prompt_or_null)
 
 __all__ = ["SUMDUNConfig", "SUMDUN"]
 
@@ -317,15 +317,9 @@ class SUMDUN(nn.Module):
                              f"{tuple(text_embeds.shape)}; set text_dim to your encoder's")
         if not self.uses_text:
             return None
-        if text_embeds is None:
-            e = self.null_text.expand(batch, -1)
-        else:
-            e = text_embeds.to(ref)
-            if self.training and self.cfg.prompt_dropout > 0:
-                drop = (torch.rand(batch, 1, device=ref.device) < self.cfg.prompt_dropout
-                        if prompt_drop is None else prompt_drop.view(batch, 1).to(ref.device))
-                e = torch.where(drop, self.null_text.expand(batch, -1), e)
-        return self.text_proj(e)
+        return self.text_proj(prompt_or_null(text_embeds, self.null_text, batch, ref,
+                                             self.cfg.prompt_dropout, self.training,
+                                             prompt_drop))
 
     @torch.no_grad()
     def initial(self, ms: torch.Tensor, pan: torch.Tensor) -> torch.Tensor:
@@ -358,10 +352,8 @@ class SUMDUN(nn.Module):
             raise ValueError(f"prox='2d' folds the bands into {self.cfg.max_bands} feature "
                              f"channels (max_bands) and cannot take {c} bands; build the model "
                              f"with max_bands >= {c}, or use prox='3d' (any band count)")
-        gain = None
-        if self.cfg.input_norm == "mean":  # (B, 1, 1, 1): the pair's MS mean to norm_level
-            level = ms.detach().flatten(1).mean(1).clamp(min=torch.finfo(ms.dtype).tiny)
-            gain = (level / self.cfg.norm_level).view(-1, 1, 1, 1)
+        gain = mean_gain(ms, self.cfg.norm_level) if self.cfg.input_norm == "mean" else None
+        if gain is not None:  # (B, 1, 1, 1): the pair's MS mean to norm_level
             ms, pan = ms / gain, pan / gain
         x = self.initial(ms, pan)
         band_w = self.band_weights(ms)

@@ -28,6 +28,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ._baseline import Baseline, BaselineConfig
+from .layers import prompt_or_null
 
 __all__ = ["TMDiffConfig", "TMDiff"]
 
@@ -93,18 +94,12 @@ class TMDiff(Baseline):
                              persistent=False)
 
     def _text(self, text, batch, ref, prompt_drop):
-        if text is None:
-            e = self.null_text.expand(batch, -1)
-        else:
-            if text.ndim != 2 or text.shape[1] != self.cfg.text_dim:
-                raise ValueError(f"text_embeds must be (B, {self.cfg.text_dim}), got "
-                                 f"{tuple(text.shape)}")
-            e = text.to(ref)
-            if self.training and self.cfg.prompt_dropout > 0:
-                drop = (torch.rand(batch, 1, device=ref.device) < self.cfg.prompt_dropout
-                        if prompt_drop is None else prompt_drop.view(batch, 1).to(ref.device))
-                e = torch.where(drop, self.null_text.expand(batch, -1), e)
-        return self.text_mlp(e)
+        if text is not None and (text.ndim != 2 or text.shape[1] != self.cfg.text_dim):
+            raise ValueError(f"text_embeds must be (B, {self.cfg.text_dim}), got "
+                             f"{tuple(text.shape)}")
+        return self.text_mlp(prompt_or_null(text, self.null_text, batch, ref,
+                                            self.cfg.prompt_dropout, self.training,
+                                            prompt_drop))
 
     def denoise(self, r_t, t, lms, pan, text_c):
         """Predicted clean residual ``r_0`` from ``r_t`` at integer times ``t`` ``(B,)``."""
@@ -113,18 +108,14 @@ class TMDiff(Baseline):
         h2 = self.mid(self.enc2(self.down(h1), c), c)
         return self.out(self.dec1(torch.cat([self.up(h2), h1], 1), c))
 
-    def _normalised(self, ms, pan):
-        if self.cfg.input_norm == "mean":
-            level = ms.detach().flatten(1).mean(1).clamp(min=torch.finfo(ms.dtype).tiny)
-            return (level / self.cfg.norm_level).view(-1, 1, 1, 1)
-        return torch.ones(ms.shape[0], 1, 1, 1, device=ms.device, dtype=ms.dtype)
-
     def training_loss(self, ms, pan, gt, text=None, prompt_drop=None) -> torch.Tensor:
         """Mean L1 of the predicted clean residual at a random time (on the normalised scale,
         divided by the pair's gain so it matches the engine's L1 on [0, 1] data)."""
         from ..degrade import interp23tap
 
-        gain = self._normalised(ms, pan)
+        gain = self.gain(ms)
+        if gain is None:
+            gain = torch.ones(ms.shape[0], 1, 1, 1, device=ms.device, dtype=ms.dtype)
         ms_n, pan_n, gt_n = ms / gain, pan / gain, gt / gain
         with torch.no_grad():
             lms = interp23tap(ms_n, self.cfg.ratio)

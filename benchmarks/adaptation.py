@@ -122,11 +122,11 @@ def main() -> None:
     ap.add_argument("--methods", default=None, help="classical methods (default: all)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
-    from sumdun.fusion import list_methods
+    from sumdun.fusion import get_method, list_methods
     from sumdun.io.extra import EXTRA_SCENES
 
     classical = args.methods.split(",") if args.methods else [
-        m for m in list_methods() if m != "sumdun"]
+        m for m in list_methods() if get_method(m).family == "classical"]
     out = {}
     for held_out in LOSO_SENSORS:
         weights = train_fold(held_out, Path(args.work), args.train_steps)

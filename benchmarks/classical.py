@@ -74,7 +74,8 @@ def main(only: list[str] | None = None) -> None:
                                       "p = load_sample('wv3'); p.ms.astype(float); "
                                       "p.pan.astype(float); print(peak_rss_mib())"])
     base_rss = float(base_out.strip().splitlines()[-1])
-    names = [m for m in list_methods() if not only or m in only]
+    names = [m for m in list_methods() if get_method(m).family == "classical"
+             and (not only or m in only)]
     runs = [(m, "float64") for m in names] + [(m, "float32") for m in names
                                               if get_method(m).float32]
     for method, dtype in runs:

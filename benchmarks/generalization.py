@@ -238,12 +238,13 @@ def main() -> None:
                     "fold (whole epochs; 800 took 8 to 13 minutes on 2 cores)")
     ap.add_argument("--work", default="runs/loso", help="--loso: data and runs (resumable)")
     args = ap.parse_args()
-    from sumdun.fusion import list_methods
+    from sumdun.fusion import get_method, list_methods
     from sumdun.io.extra import shared_data_root
 
     if shared_data_root() is None:
         raise SystemExit("../shared/data is not on this machine (set SUMDUN_SHARED_DATA)")
-    methods = args.methods.split(",") if args.methods else list(list_methods())
+    methods = args.methods.split(",") if args.methods else [
+        m for m in list_methods() if get_method(m).family == "classical" or m == "sumdun"]
     if args.loso:
         res = loso(methods, args.steps, Path(args.work))
         if args.json:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sumdun.evaluation import evaluate, to_markdown
 from sumdun.evaluation.tables import HIGHER_IS_BETTER
-from sumdun.fusion import list_methods
+from sumdun.fusion import get_method, list_methods
 
 SETS = ("wv3", "wv3-4band", "wv2", "wv2-4band")
 KEYS = ("Q2n", "SAM", "ERGAS", "PSNR")
@@ -25,7 +25,7 @@ def main() -> None:
     ap.add_argument("--data", default="data/dgsamples")
     ap.add_argument("--weights", default=None, help="a checkpoint folder instead of the shipped")
     args = ap.parse_args()
-    methods = list(list_methods())
+    methods = [m for m in list_methods() if get_method(m).family == "classical" or m == "sumdun"]
     if "sumdun" not in methods:
         print("no shipped SUM-DUN weights: the table has the classical methods only")
     if args.weights:

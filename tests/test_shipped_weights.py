@@ -36,9 +36,9 @@ def test_sets(tmp_path_factory):
 @pytest.fixture(scope="module")
 def table(test_sets, tmp_path_factory):
     from sumdun.evaluation import evaluate
-    from sumdun.fusion import list_methods
+    from sumdun.evaluation.runner import expand_methods
 
-    res = evaluate(list(list_methods()), data=list(test_sets.values()),
+    res = evaluate(expand_methods(["classical", "sumdun"]), data=list(test_sets.values()),
                    out=tmp_path_factory.mktemp("eval"), progress=False)
     assert not res["failures"], res["failures"]
     return res["rr"]

@@ -14,6 +14,7 @@ Q2n, and the training budget of each network from its checkpoint's meta.json.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +34,8 @@ def main() -> None:
     d = Path(args.data)
     methods = expand_methods(["classical", "neural", "sumdun:sumdun_small_same_budget"])
     res = evaluate(methods, data=[d / f"{s}_test.h5" for s in RR],
-                   full_resolution=[d / f"{s}_test_fr.h5" for s in FR], out=args.out)
+                   full_resolution=[d / f"{s}_test_fr.h5" for s in FR], out=args.out,
+                   progress=sys.stderr.isatty())
     if res["failures"]:
         print(f"{len(res['failures'])} failed samples: see {args.out}/table.md")
     labels = [method_spec(m)[0] for m in methods]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -96,9 +97,12 @@ def training_budgets(specs) -> list[str]:
                 parts.append(f"{f.name}: {meta.get('epoch', 0) + 1} epoch(s), {b['steps']} steps "
                              f"of {tc.get('batch_size')}, {b['train_seconds'] / 60:.1f} min on "
                              f"{b['hardware']}")
-            elif meta.get("provenance"):
-                parts.append(f"{f.name}: {meta['provenance'].get('epochs_run', 'see meta.json')}"
-                             f" ({meta['provenance'].get('hardware', '')})")
+            elif meta.get("provenance"):  # several steps: "21 of 25 (step 1), 9 of 14 ..."
+                runs = [int(n) for n in re.findall(r"(\d+) of \d+",
+                                                   meta["provenance"].get("epochs_run", ""))]
+                what = (f"{sum(runs)} epochs in {len(runs)} steps" if runs else "see meta.json")
+                parts.append(f"{f.name}: {what} ({meta['provenance'].get('hardware', '')}; "
+                             "meta.json provenance)")
         lines.append(f"- {label}: " + ("; ".join(parts) or "budget not recorded"))
     return lines
 

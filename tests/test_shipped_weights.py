@@ -158,3 +158,26 @@ def test_any_band_count_without_a_sensor(test_sets):
         bands = np.concatenate([ms, ms])[:c]
         out = fuse(bands, pan, "sumdun")
         assert out.shape == (c, 128, 128) and np.isfinite(out).all()
+
+
+#: README "Deep baselines" table: mean Q2n of each shipped baseline over the four test sets
+README_BASELINE_MEAN_Q2N = {"wfanet": 0.8495, "fusionnet": 0.8395, "pannet": 0.8204,
+                            "awfln": 0.8052, "tmdiff": 0.7854, "panmamba": 0.7788,
+                            "fusionmamba": 0.7662, "pnn": 0.3877}
+
+
+def test_the_baseline_comparison_is_what_the_readme_says(test_sets, tmp_path):
+    """The README's deep-baseline table: each baseline's mean Q2n over the four sets, and
+    SUM-DUN trained under the baselines' budget ahead of every baseline on every set."""
+    from sumdun.evaluation import evaluate
+
+    methods = list(README_BASELINE_MEAN_Q2N) + ["sumdun:sumdun_small_same_budget"]
+    res = evaluate(methods, data=list(test_sets.values()), out=tmp_path, progress=False)
+    assert not res["failures"], res["failures"]
+    for name, q in README_BASELINE_MEAN_Q2N.items():
+        mean = np.mean([res["rr"][s][name]["Q2n"][0] for s in SETS])
+        assert mean == pytest.approx(q, abs=1e-3), name
+    for s in SETS:
+        ours = res["rr"][s]["sumdun_small_same_budget"]["Q2n"][0]
+        best = max(res["rr"][s][m]["Q2n"][0] for m in README_BASELINE_MEAN_Q2N)
+        assert ours > best, s

@@ -281,11 +281,9 @@ def _provenance(method: str, sensor, options: dict, prompt_text: str | None, ms_
     if get_method(method).family == "neural":
         from .weights import weights_dir
 
-        w = options.get("weights") or "sumdun_small"
-        if method != "sumdun":
-            from .methods.neural.baselines import weights_for
+        from .methods.neural.baselines import weights_for
 
-            w = weights_for(method, bands_fused, options.get("weights"))
+        w = weights_for(method, bands_fused, options.get("weights"))
         folder = Path(w) if Path(w).is_dir() else weights_dir(w)
         f = folder / "model.safetensors"
         if f.exists():
@@ -461,10 +459,9 @@ def fuse_geotiff(ms_path: str | os.PathLike, pan_path: str | os.PathLike,
 
         prompt_text = prompt
         if m.family == "neural":
-            if method != "sumdun" and not options.get("weights"):
-                from .methods.neural.baselines import weights_for
+            from .methods.neural.baselines import weights_for
 
-                weights_for(method, n_bands)  # weights for this band count, before any work
+            weights_for(method, n_bands, options.get("weights"))  # refused before any work
             if ratio != 4:
                 raise UsageError(f"{method}'s shipped weights fuse pairs of ratio 4; this pair "
                                  f"has ratio {ratio}: use a classical method (--method "

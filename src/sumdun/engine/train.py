@@ -412,6 +412,9 @@ def fit(cfg: TrainConfig, resume: bool = False, stop_after: int | None = None) -
                      or not cfg.l1_weight):
         raise UsageError(f"{cfg.model} trains with its own loss (training_loss): set l1_weight "
                          "> 0 (its weight) and q2n_weight, spectral_weight, spatial_weight to 0")
+    if own_loss and world > 1:  # DDP synchronises gradients through forward() only
+        raise UsageError(f"{cfg.model} trains with its own loss (training_loss), which does not "
+                         "go through DistributedDataParallel: train it in one process")
     last_epoch = cfg.epochs if stop_after is None else min(cfg.epochs, epoch + stop_after)
     while epoch < last_epoch:
         plan = sampler.plan(epoch)
@@ -430,26 +433,23 @@ def fit(cfg: TrainConfig, resume: bool = False, stop_after: int | None = None) -
             if drop is not None:
                 drop = drop[pos]
             with torch.autocast(device.type, enabled=use_amp):
-                if own_loss:  # a diffusion model's denoising loss instead of L1 on a fusion
-                    n_real = 1.0 if real else 0.0
-                    loss = cfg.l1_weight * world * len(pos) / len(idx) * n_real * \
-                        model.training_loss(ms, pan, gt, text, drop)
-                    l1_part = loss.detach() / max(cfg.l1_weight, 1e-12)
-                    out = None
-                else:
-                    out = net(ms, pan, text, prompt_drop=drop)
                 # sum over this rank / elements of the global batch, x world (DDP averages):
                 # the gradient of the global batch's mean L1 on any number of ranks
                 share = world * len(pos) / len(idx) * (1.0 if real else 0.0)  # of a rank's mean
-                if out is None:
-                    pass
-                elif gt is not None:
-                    n_global = gt[0].numel() * len(idx)
-                    loss = (out - gt).abs().sum() * (world / n_global) * (1.0 if real else 0.0)
-                    l1_part = loss.detach()
-                    loss = cfg.l1_weight * loss
+                if own_loss:  # a diffusion model's denoising loss instead of L1 on a fusion
+                    l1_part = share * model.training_loss(ms, pan, gt, text, drop)
+                    loss, l1_part = cfg.l1_weight * l1_part, l1_part.detach()
+                    out = None  # no fused image: the other loss terms are refused above
                 else:
-                    loss = l1_part = torch.zeros((), device=out.device)
+                    out = net(ms, pan, text, prompt_drop=drop)
+                    if gt is not None:
+                        n_global = gt[0].numel() * len(idx)
+                        loss = (out - gt).abs().sum() * (world / n_global) * \
+                            (1.0 if real else 0.0)
+                        l1_part = loss.detach()
+                        loss = cfg.l1_weight * loss
+                    else:
+                        loss = l1_part = torch.zeros((), device=out.device)
                 sensor = train_sets[d].sensor
                 if cfg.spectral_weight:  # full resolution: no reference needed
                     loss = loss + cfg.spectral_weight * share * spectral_consistency_loss(

@@ -82,11 +82,9 @@ def training_budgets(specs) -> list[str]:
     for label, name, opts in specs:
         if get_method(name).family != "neural":
             continue
-        if opts.get("weights"):
-            w = Path(opts["weights"])
-            folders = [w if w.is_dir() else weights_dir(opts["weights"])]
-        elif name == "sumdun":
-            folders = [weights_dir("sumdun_small")]
+        if opts.get("weights") or name == "sumdun":
+            w = Path(opts.get("weights") or "sumdun_small")
+            folders = [w if w.is_dir() else weights_dir(str(w))]
         else:
             folders = [weights_dir(w) for w in available() if w.startswith(f"{name}_")]
         parts = []

@@ -52,9 +52,18 @@ class Baseline(nn.Module):
             raise ValueError(f"input_norm must be 'none' or 'mean', got {cfg.input_norm!r}")
         self.cfg = cfg
 
-    def gain(self, ms: torch.Tensor) -> torch.Tensor | None:
-        """``(B, 1, 1, 1)`` divisor of each pair (``input_norm="mean"``), or None."""
-        return mean_gain(ms, self.cfg.norm_level) if self.cfg.input_norm == "mean" else None
+    def normalise(self, ms: torch.Tensor, pan: torch.Tensor):
+        """``(gain, ms / gain, pan / gain, lms)``: ``gain`` ``(B, 1, 1, 1)`` the pair's divisor
+        (its MS mean over ``norm_level`` with ``input_norm="mean"``, else 1) and ``lms`` the
+        normalised MS expanded with interp23tap."""
+        if self.cfg.input_norm == "mean":
+            gain = mean_gain(ms, self.cfg.norm_level)
+        else:
+            gain = torch.ones(ms.shape[0], 1, 1, 1, device=ms.device, dtype=ms.dtype)
+        ms, pan = ms / gain, pan / gain
+        with torch.no_grad():
+            lms = interp23tap(ms, self.cfg.ratio)
+        return gain, ms, pan, lms
 
     def routing_balance_loss(self) -> torch.Tensor:
         """No routing: 0 (the training loop adds it for SUM-DUN's experts)."""
@@ -78,13 +87,8 @@ class Baseline(nn.Module):
         if (r * h) % self.multiple or (r * w) % self.multiple:
             raise ValueError(f"PAN size {r * h} x {r * w} must be a multiple of "
                              f"{self.multiple} for {type(self).__name__}; pad or crop")
-        gain = self.gain(ms)
-        if gain is not None:
-            ms, pan = ms / gain, pan / gain
-        with torch.no_grad():
-            lms = interp23tap(ms, r)
-        out = self.fuse(lms, ms, pan, text_embeds, prompt_drop)
-        return out * gain if gain is not None else out
+        gain, ms, pan, lms = self.normalise(ms, pan)
+        return self.fuse(lms, ms, pan, text_embeds, prompt_drop) * gain
 
 
 class ResBlock(nn.Module):

@@ -104,10 +104,12 @@ class Mamba(nn.Module):
         self.out_proj = nn.Linear(inner, dim, bias=False)
         self.bidirectional = bidirectional
 
-    def _ssm(self, u: torch.Tensor) -> torch.Tensor:
+    def _ssm(self, u: torch.Tensor, select: torch.Tensor | None = None) -> torch.Tensor:
+        """The scan of ``u`` ``(B, L, inner)``; ``delta``, ``B``, ``C`` come from ``u`` itself,
+        or from ``select`` (same shape: another modality steering the scan)."""
         length = u.shape[1]
         u = F.silu(self.conv(u.transpose(1, 2))[..., :length].transpose(1, 2))
-        dbc = self.x_proj(u)
+        dbc = self.x_proj(u if select is None else select)
         dt, b, c = dbc.split([self.dt_rank, self.d_state, self.d_state], -1)
         delta = F.softplus(self.dt_proj(dt))
         return selective_scan(u, delta, -torch.exp(self.A_log), b, c, self.D, self.chunk)

@@ -22,7 +22,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ._baseline import Baseline, BaselineConfig
-from .mamba import Mamba, selective_scan
+from .mamba import Mamba
 
 __all__ = ["PanMambaConfig", "PanMamba", "CrossMamba", "Tokens"]
 
@@ -68,17 +68,10 @@ class CrossMamba(Mamba):
         self.norm_x, self.norm_y = nn.LayerNorm(dim), nn.LayerNorm(dim)
         self.y_proj = nn.Linear(dim, self.inner, bias=False)
 
-    def _cross(self, u, v):
-        length = u.shape[1]
-        u = F.silu(self.conv(u.transpose(1, 2))[..., :length].transpose(1, 2))
-        dt, b, c = self.x_proj(v).split([self.dt_rank, self.d_state, self.d_state], -1)
-        return selective_scan(u, F.softplus(self.dt_proj(dt)), -torch.exp(self.A_log), b, c,
-                              self.D, self.chunk)
-
     def forward(self, x, y):
         u, z = self.in_proj(self.norm_x(x)).chunk(2, -1)
         v = self.y_proj(self.norm_y(y))
-        out = self._cross(u, v) + self._cross(u.flip(1), v.flip(1)).flip(1)
+        out = self._ssm(u, v) + self._ssm(u.flip(1), v.flip(1)).flip(1)
         return x + self.out_proj(out * F.silu(z))
 
 

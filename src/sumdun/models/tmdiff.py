@@ -111,15 +111,8 @@ class TMDiff(Baseline):
     def training_loss(self, ms, pan, gt, text=None, prompt_drop=None) -> torch.Tensor:
         """Mean L1 of the predicted clean residual at a random time (on the normalised scale,
         divided by the pair's gain so it matches the engine's L1 on [0, 1] data)."""
-        from ..degrade import interp23tap
-
-        gain = self.gain(ms)
-        if gain is None:
-            gain = torch.ones(ms.shape[0], 1, 1, 1, device=ms.device, dtype=ms.dtype)
-        ms_n, pan_n, gt_n = ms / gain, pan / gain, gt / gain
-        with torch.no_grad():
-            lms = interp23tap(ms_n, self.cfg.ratio)
-        r0 = gt_n - lms
+        gain, ms_n, pan_n, lms = self.normalise(ms, pan)
+        r0 = gt / gain - lms
         b = ms.shape[0]
         t = torch.randint(0, self.cfg.timesteps, (b,), device=ms.device)
         ab = self.alpha_bar[t].view(-1, 1, 1, 1)

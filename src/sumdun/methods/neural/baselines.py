@@ -14,7 +14,7 @@ from .sumdun import _pretrained, _prompt, data_scale, run_network
 
 __all__ = ["BASELINE_METHODS", "weights_for", "shipped_band_counts"]
 
-#: registry name -> (model name, description)
+#: registry name (= model name in :data:`sumdun.models.BASELINES`) -> description
 BASELINE_METHODS = {
     "pnn": "PNN (Masi 2016): three convolutions on the expanded MS and the PAN",
     "pannet": "PanNet (Yang 2017): ResNet on high-pass inputs, added to the expanded MS",
@@ -37,11 +37,14 @@ def shipped_band_counts(name: str) -> list[int]:
 
 
 def weights_for(name: str, bands: int, weights: str | None = None) -> str:
-    """The weights a baseline fuses ``bands`` bands with: ``weights`` when given, else the
-    shipped ``<name>_<bands>b``; a :class:`UsageError` naming the shipped band counts when
-    there are none for ``bands``."""
+    """The weights network ``name`` fuses ``bands`` bands with: ``weights`` when given, else
+    the shipped ones (``sumdun_small`` for SUM-DUN, any band count; ``<name>_<bands>b`` for a
+    baseline); a :class:`UsageError` naming the shipped band counts when a baseline has none
+    for ``bands``."""
     if weights:
         return weights
+    if name == "sumdun":
+        return "sumdun_small"
     have = shipped_band_counts(name)
     if bands not in have:
         raise UsageError(f"{name} ships weights for {', '.join(map(str, have))}-band MS, not "
@@ -51,21 +54,27 @@ def weights_for(name: str, bands: int, weights: str | None = None) -> str:
     return f"{name}_{bands}b"
 
 
+def _fuse(name, ms, pan, sensor, ratio, weights, device, bits, data_range, prompt=None,
+          prompt_meta=None):
+    model, meta = _pretrained(weights_for(name, ms.shape[1], weights), device)
+    scale = data_scale(ms, pan, sensor, bits, data_range)
+    text = _prompt(ms, pan, sensor, ratio, meta, prompt, scale, prompt_meta)
+    return run_network(model, ms, pan, text, scale, ratio, device, model.multiple)
+
+
 def _make(name: str, with_text: bool):
+    """The registry function of baseline ``name``; its signature is its options, so a
+    network that reads no prompt has no ``prompt`` option."""
     def fuse_without_text(ms, pan, sensor, ratio, weights: str | None = None,
                           device: str = "cpu", bits: int | None = None,
                           data_range: float | None = None):
-        model, _ = _pretrained(weights_for(name, ms.shape[1], weights), device)
-        scale = data_scale(ms, pan, sensor, bits, data_range)
-        return run_network(model, ms, pan, None, scale, ratio, device, model.multiple)
+        return _fuse(name, ms, pan, sensor, ratio, weights, device, bits, data_range)
 
     def fuse_with_text(ms, pan, sensor, ratio, weights: str | None = None, prompt="stats",
                        device: str = "cpu", bits: int | None = None,
                        data_range: float | None = None, prompt_meta: dict | None = None):
-        model, meta = _pretrained(weights_for(name, ms.shape[1], weights), device)
-        scale = data_scale(ms, pan, sensor, bits, data_range)
-        text = _prompt(ms, pan, sensor, ratio, meta, prompt, scale, prompt_meta)
-        return run_network(model, ms, pan, text, scale, ratio, device, model.multiple)
+        return _fuse(name, ms, pan, sensor, ratio, weights, device, bits, data_range, prompt,
+                     prompt_meta)
 
     fn = fuse_with_text if with_text else fuse_without_text
     fn.__name__ = name.replace("-", "_")

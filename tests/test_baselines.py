@@ -293,3 +293,22 @@ def test_method_spec_with_shipped_weights():
         method_spec("sumdun:no_such_weights")
     with pytest.raises(ValueError, match="METHOD:WEIGHTS"):
         method_spec("bt-h:sumdun_small")  # a classical method has no weights
+
+
+def test_own_loss_is_refused_under_ddp(dataset, tmp_path, monkeypatch):
+    """TMDiff's training_loss bypasses DistributedDataParallel (no gradient sync): refused
+    before any process group is needed."""
+    import sumdun.engine.train as train
+    from sumdun.errors import UsageError
+
+    monkeypatch.setattr(train, "_distributed", lambda device: (0, 2, device))
+    with pytest.raises(UsageError, match="one process"):
+        _fit("tmdiff", tmp_path / "ddp", dataset, epochs=1)
+
+
+def test_baseline_names_agree_across_models_methods_and_registry():
+    from sumdun.methods.neural.baselines import BASELINE_METHODS
+    from sumdun.methods.registry import BUILTIN
+
+    assert set(BASELINE_METHODS) == set(BASELINES)
+    assert all(BUILTIN[n] == "neural.baselines" for n in BASELINES)

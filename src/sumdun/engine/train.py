@@ -359,6 +359,14 @@ def fit(cfg: TrainConfig, resume: bool = False, stop_after: int | None = None) -
     model = create_model(cfg.model, **overrides).to(device)
     if init:  # fine-tuning: weights only, a fresh optimiser and schedule
         load_checkpoint(init, model, allow_changed=tuple(cfg.model_overrides))
+    own_loss = hasattr(model, "training_loss")
+    if own_loss and (cfg.q2n_weight or cfg.spectral_weight or cfg.spatial_weight
+                     or not cfg.l1_weight):
+        raise UsageError(f"{cfg.model} trains with its own loss (training_loss): set l1_weight "
+                         "> 0 (its weight) and q2n_weight, spectral_weight, spatial_weight to 0")
+    if own_loss and world > 1:  # DDP synchronises gradients through forward() only
+        raise UsageError(f"{cfg.model} trains with its own loss (training_loss), which does not "
+                         "go through DistributedDataParallel: train it in one process")
     net = model
     if world > 1:  # gradients averaged over ranks during backward
         net = torch.nn.parallel.DistributedDataParallel(
@@ -407,14 +415,6 @@ def fit(cfg: TrainConfig, resume: bool = False, stop_after: int | None = None) -
     bar = tqdm(total=total, initial=step, desc="train", unit="step",
                disable=not (cfg.progress and main))
     drop_p = model.cfg.prompt_dropout if model.uses_text else 0.0
-    own_loss = hasattr(model, "training_loss")
-    if own_loss and (cfg.q2n_weight or cfg.spectral_weight or cfg.spatial_weight
-                     or not cfg.l1_weight):
-        raise UsageError(f"{cfg.model} trains with its own loss (training_loss): set l1_weight "
-                         "> 0 (its weight) and q2n_weight, spectral_weight, spatial_weight to 0")
-    if own_loss and world > 1:  # DDP synchronises gradients through forward() only
-        raise UsageError(f"{cfg.model} trains with its own loss (training_loss), which does not "
-                         "go through DistributedDataParallel: train it in one process")
     last_epoch = cfg.epochs if stop_after is None else min(cfg.epochs, epoch + stop_after)
     while epoch < last_epoch:
         plan = sampler.plan(epoch)

@@ -4,7 +4,8 @@ Debian package gdal-bin) as the outside reference.
 
 Run: python benchmarks/classical.py [--only bt-h,exp]   (prints a table; each method runs in its
 own process so that its peak resident memory is its own; methods that compute in float32 get a
-second row with float32 inputs; the GDAL row needs gdal_pansharpen(.py) on PATH)
+second row with float32 inputs, and those that also compute on numpy arrays without torch
+(BT-H) a third with float32 torch tensors; the GDAL row needs gdal_pansharpen(.py) on PATH)
      python benchmarks/classical.py --e2e   (only the end-to-end comparison below)
 
 End to end: ``sumdun fuse --method bt-h`` and ``gdal_pansharpen`` (Debian's gdal-bin; without it,
@@ -31,12 +32,17 @@ SLOW = 20.0
 
 
 def run_one(method: str, dtype: str = "float64") -> None:
-    """Child process: load the scene as ``dtype``, fuse, print the fuse time as JSON."""
+    """Child process: load the scene as ``dtype`` (``float32-torch``: float32 torch tensors,
+    for the methods that also compute on numpy arrays), fuse, print the fuse time as JSON."""
     from sumdun.fusion import fuse
     from sumdun.io import load_sample
 
     pair = load_sample("wv3")
-    ms, pan = pair.ms.astype(dtype), pair.pan.astype(dtype)
+    ms, pan = pair.ms.astype(dtype.split("-")[0]), pair.pan.astype(dtype.split("-")[0])
+    if dtype.endswith("-torch"):
+        import torch
+
+        ms, pan = torch.from_numpy(ms), torch.from_numpy(pan)
     times = []
     for _ in range(REPEATS):
         t0 = time.perf_counter()
@@ -77,11 +83,13 @@ def main(only: list[str] | None = None) -> None:
     names = [m for m in list_methods() if get_method(m).family == "classical"
              and (not only or m in only)]
     runs = [(m, "float64") for m in names] + [(m, "float32") for m in names
-                                              if get_method(m).float32]
+                                              if get_method(m).float32] + \
+        [(m, "float32-torch") for m in names if get_method(m).numpy and get_method(m).float32]
     for method, dtype in runs:
         wall, _, out = measure([sys.executable, __file__, "--one", method, dtype])
         res = json.loads(out.strip().splitlines()[-1])
-        label = method if dtype == "float64" else f"{method} (float32 in and out)"
+        label = {"float64": method, "float32": f"{method} (float32 in and out)",
+                 "float32-torch": f"{method} (float32 torch tensors)"}[dtype]
         rows.append((label, res["seconds"], res["peak_mib"]))
     gdal = shutil.which("gdal_pansharpen.py") or shutil.which("gdal_pansharpen")
     if gdal:

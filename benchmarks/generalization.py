@@ -179,16 +179,16 @@ def build_fold(held_out: str, root: Path) -> tuple[list[str], list[str]]:
     return train, val
 
 
-def train_fold(held_out: str, work: Path, steps: int) -> Path:
+def train_fold(held_out: str, work: Path, steps: int, start: str = "bt-h") -> Path:
     """A model that never saw ``held_out``, trained for about ``steps`` batches of 8 (whole
-    epochs); returns its best checkpoint folder."""
+    epochs) from the starting estimate ``start``; returns its best checkpoint folder."""
     import math
 
     import h5py
 
     from sumdun.engine.train import TrainConfig, fit
 
-    out = work / f"without_{held_out}"
+    out = work / (f"without_{held_out}" if start == "bt-h" else f"without_{held_out}_{start}")
     if (out / "best" / "model.safetensors").exists() and (out / "done").exists():
         return out / "best"
     train, val = build_fold(held_out, work / f"data_without_{held_out}")
@@ -198,7 +198,7 @@ def train_fold(held_out: str, work: Path, steps: int) -> Path:
             batches += math.ceil(len(h["ms"]) / 8)
     epochs = max(1, math.ceil(steps / batches))
     cfg = TrainConfig(model="sumdun_small", model_overrides={
-        "initial_estimate": "bt-h", "input_norm": "mean", "norm_level": 0.15},
+        "initial_estimate": start, "input_norm": "mean", "norm_level": 0.15},
         train=train, val=val, out_dir=str(out), batch_size=8, epochs=epochs, lr=1e-3,
         warmup_steps=50, q2n_weight=0.2, radiometric_aug=0.25, seed=0, progress=True)
     fit(cfg, resume=(out / "last").exists())
@@ -206,12 +206,12 @@ def train_fold(held_out: str, work: Path, steps: int) -> Path:
     return out / "best"
 
 
-def loso(methods, steps: int, work: Path) -> dict:
+def loso(methods, steps: int, work: Path, start: str = "bt-h") -> dict:
     from sumdun.io.extra import EXTRA_SCENES
 
     results = {}
     for held_out in LOSO_SENSORS:
-        weights = train_fold(held_out, work, steps)
+        weights = train_fold(held_out, work, steps, start)
         names = [n for n, (_, _, s) in EXTRA_SCENES.items() if s == held_out]
         scenes = load_scenes(names)
         for variant in ("11-bit", "8-bit linear"):
@@ -236,6 +236,8 @@ def main() -> None:
                     "without each sensor and test it there")
     ap.add_argument("--steps", type=int, default=800, help="--loso: training batches per "
                     "fold (whole epochs; 800 took 8 to 13 minutes on 2 cores)")
+    ap.add_argument("--start", default="bt-h", help="--loso: the model's starting estimate "
+                    "(initial_estimate: exp, bt-h, mtf-glp-fs, bt-h+mtf-glp-fs)")
     ap.add_argument("--work", default="runs/loso", help="--loso: data and runs (resumable)")
     args = ap.parse_args()
     from sumdun.fusion import get_method, list_methods
@@ -246,7 +248,7 @@ def main() -> None:
     methods = args.methods.split(",") if args.methods else [
         m for m in list_methods() if get_method(m).family == "classical" or m == "sumdun"]
     if args.loso:
-        res = loso(methods, args.steps, Path(args.work))
+        res = loso(methods, args.steps, Path(args.work), args.start)
         if args.json:
             Path(args.json).write_text(json.dumps(res, indent=1))
         return

@@ -325,3 +325,45 @@ def test_wald_bad_inputs():
         d.wald(gt, np.zeros((2, 64, 64)), "qb")
     with pytest.raises(ValueError, match="pan_reduction"):
         d.wald(gt, np.zeros((1, 64, 64)), "qb", pan_reduction="box")
+
+
+# ------------------------------------------------------------------ the torch-free twins
+@pytest.mark.parametrize("shape", [(2, 3, 5), (1, 16, 16), (3, 37, 71), (1, 40, 33)])
+@pytest.mark.parametrize("ratio", [2, 4, 8])
+def test_numpy_operators_match_the_toolbox_and_their_definitions(shape, ratio):
+    """degrade_numpy (sumdun fuse --method bt-h without torch): interp23tap against the
+    literal toolbox algorithm; the adjoint by <U x, p> = <x, U^T p>; the Gram by the direct sums
+    of products. Sizes below and above the dense block (32) and the halo."""
+    from sumdun import degrade_numpy as dn
+
+    rng = np.random.default_rng(11)
+    x = rng.uniform(0, 2047, shape)
+    p = rng.uniform(0, 1, (shape[0], ratio * shape[1], ratio * shape[2]))
+    up = dn.interp23tap(x, ratio)
+    np.testing.assert_allclose(up, _interp23tap_reference(x, ratio), rtol=0, atol=1e-9)
+    lhs = (up * p).sum((-2, -1))
+    np.testing.assert_allclose(lhs, (x * dn.interp23tap_adjoint(p, ratio)).sum((-2, -1)),
+                               rtol=1e-12, atol=0)
+    np.testing.assert_allclose(dn.interp23tap_gram(x, ratio),
+                               np.einsum("khw,lhw->kl", up, up), rtol=1e-12, atol=0)
+    up32 = dn.interp23tap(x.astype(np.float32), ratio)
+    assert up32.dtype == np.float32 and np.abs(up32 - up).max() < 2e-6 * 2047
+    with pytest.raises(ValueError, match="power-of-2 ratio"):
+        dn.interp23tap(x, 3)
+
+
+def test_numpy_lowpass_equals_imfilter_replicate():
+    from sumdun import degrade_numpy as dn
+
+    x = np.random.default_rng(12).uniform(0, 2047, (3, 37, 50))
+    k = d.lp_gauss_kernel(4)
+    ref = np.stack([correlate(b, k, mode="nearest") for b in x])
+    np.testing.assert_allclose(dn.lowpass_replicate(x, k), ref, rtol=0, atol=1e-9 * 2047)
+    y32 = dn.lowpass_replicate(x.astype(np.float32), k)
+    assert y32.dtype == np.float32 and np.abs(y32 - ref).max() < 1e-5 * 2047
+    with pytest.raises(ValueError, match="symmetric"):
+        dn.lowpass_replicate(x, np.triu(np.ones((5, 5))))
+    np.testing.assert_allclose(dn.inner_products64(x, x[:1]),
+                               np.einsum("khw,lhw->kl", x, x[:1]), rtol=1e-13)
+    np.testing.assert_allclose(dn.sums64(x.astype(np.float32)),
+                               x.astype(np.float32).astype(np.float64).sum((1, 2)), rtol=1e-13)

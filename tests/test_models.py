@@ -575,6 +575,26 @@ def test_initial_estimate_exp_or_bt_h():
         create_model("sumdun_tiny", initial_estimate="gsa")
 
 
+def test_initial_estimate_mtf_glp_fs_and_the_mean_of_two_starts():
+    """``mtf-glp-fs`` is that classical fusion with the generic MTF gains (the model is not
+    told the sensor); ``bt-h+mtf-glp-fs`` the mean of the two starts, each clamped."""
+    from synthetic import scene
+
+    from sumdun.fusion import fuse
+
+    _, ms, pan = scene(seed=4, bands=4, h=32, w=32)
+    ms_t = torch.from_numpy(ms / 2047.0)[None]
+    pan_t = torch.from_numpy(pan / 2047.0)[None]
+    starts = {k: create_model("sumdun_tiny", initial_estimate=k).double().initial(ms_t, pan_t)
+              for k in ("bt-h", "mtf-glp-fs", "bt-h+mtf-glp-fs")}
+    glp = fuse(ms_t, pan_t, "mtf-glp-fs", sensor="generic")
+    top = 2 * float(ms_t.max())
+    torch.testing.assert_close(starts["mtf-glp-fs"], glp.clamp(0, top))
+    assert (starts["mtf-glp-fs"] - starts["bt-h"]).abs().max() > 1e-3
+    mean = (fuse(ms_t, pan_t, "bt-h") + glp) / 2
+    torch.testing.assert_close(starts["bt-h+mtf-glp-fs"], mean.clamp(0, top))
+
+
 # --- radiometric invariance ------------------------------------------------------------------
 
 @pytest.mark.parametrize("k", [255 / 2047, 32.0, 1 / 2047, 65535 / 2047])

@@ -304,3 +304,70 @@ def test_sumdun_reads_the_bit_depth_from_nbits(tmp_path):
         with rasterio.open(out) as ds:
             options = json.loads(ds.tags()["SUMDUN_OPTIONS"])
         assert options.get("bits") == nbits
+
+
+def test_cli_bt_h_runs_without_torch_and_equals_the_torch_implementation(tmp_path, big_pair,
+                                                                         monkeypatch):
+    """``sumdun fuse --method bt-h`` never imports torch (numpy BT-H), and its tiles equal the
+    torch implementation's within one digital number."""
+    import subprocess
+    import sys
+
+    import torch
+
+    import sumdun.fusion as fusion
+
+    out = tmp_path / "cli.tif"
+    run = subprocess.run([sys.executable, "-X", "importtime", "-m", "sumdun.cli", "fuse",
+                          *map(str, big_pair), str(out), "--method", "bt-h", "--tile", "256",
+                          "--overlap", "32", "-q"], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    imported = {ln.rsplit("|", 1)[-1].strip() for ln in run.stderr.splitlines()
+                if ln.startswith("import time:")}
+    assert "sumdun.methods.classical._brovey_numpy" in imported
+    assert "torch" not in imported and "scipy" not in imported
+    real = fusion.fuse
+    monkeypatch.setattr(fusion, "fuse", lambda ms, pan, **k: real(
+        torch.from_numpy(ms), torch.from_numpy(pan), **k).numpy())
+    ref = fuse_geotiff(*big_pair, tmp_path / "torch.tif", method="bt-h", tile=256, overlap=32,
+                       progress=False)
+    with rasterio.open(out) as a, rasterio.open(ref) as b:
+        diff = np.abs(a.read().astype(np.int64) - b.read().astype(np.int64))
+    assert diff.max() <= 1 and (diff > 0).mean() < 1e-3
+
+
+def test_background_writer_order_errors_and_abort():
+    """Blocks are written in order; a failed write is raised in the caller's thread and nothing
+    after it is written; leaving on an error drops what is still queued."""
+    import time
+
+    from sumdun.io.writer import BackgroundWriter
+
+    class Dst:
+        def __init__(self, fail_at=None, delay=0.0):
+            self.done, self.fail_at, self.delay = [], fail_at, delay
+
+        def write(self, block, window):
+            time.sleep(self.delay)
+            if window == self.fail_at:
+                raise OSError(28, "No space left on device")
+            self.done.append(window)
+
+    dst = Dst()
+    with BackgroundWriter(dst) as w:
+        for k in range(6):
+            w.write(None, k)
+    assert dst.done == list(range(6))
+    dst = Dst(fail_at=2)
+    with pytest.raises(OSError, match="No space"):
+        with BackgroundWriter(dst, pending=8) as w:
+            for k in range(6):
+                w.write(None, k)
+    assert dst.done == [0, 1]
+    dst = Dst(delay=0.3)
+    with pytest.raises(KeyboardInterrupt):
+        with BackgroundWriter(dst, pending=8) as w:
+            for k in range(4):
+                w.write(None, k)
+            raise KeyboardInterrupt       # a write under way finishes, the rest are dropped
+    assert dst.done in ([], [0])

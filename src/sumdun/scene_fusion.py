@@ -31,6 +31,7 @@ from .io.atomic import atomic_path
 from .io.geotiff import _common_windows, check_pair, open_raster
 from .errors import DataError, UsageError
 from .io.scene import SceneError
+from .io.writer import BackgroundWriter
 from .tiling import TileBlender, axis_tiles
 
 __all__ = ["fuse_geotiff", "join_strips", "scene_grid"]
@@ -154,7 +155,8 @@ def _cast(block: np.ndarray, invalid: np.ndarray, dtype: np.dtype, nodata) -> np
     """Round and clip to ``dtype``; valid pixels that would equal nodata move one step off it."""
     if dtype.kind in "ui":
         info = np.iinfo(dtype)
-        out = np.clip(np.rint(block), info.min, info.max).astype(dtype)
+        rounded = np.rint(block)                       # one temporary, then in place
+        out = np.clip(rounded, info.min, info.max, out=rounded).astype(dtype)
     else:
         out = block.astype(dtype)
     if nodata is not None:
@@ -510,12 +512,15 @@ def fuse_geotiff(ms_path: str | os.PathLike, pan_path: str | os.PathLike,
             stack.callback(bar.close)  # ends the bar's line before any error message
             # GDAL's block cache (5 % of RAM by default) is bounded: it would grow with the scene
             work, final_tmp = _output_paths(stack, out_path, out_driver)
-            with _disk_errors(out_path), rasterio.open(work, "w", **profile) as dst:
+            with _disk_errors(out_path), rasterio.open(work, "w", **profile) as dst, \
+                    contextlib.ExitStack() as writes:  # closed (writes done) before dst
                 if names:
                     for k, name in enumerate(names, start=1):
                         dst.set_band_description(k, name)
                 dst.update_tags(**_provenance(method, s, options, prompt_text, ms_path,
                                               pan_path, bands, n_bands), **(tags or {}))
+                # GDAL compresses and writes on this thread while the next tiles are fused
+                writer = writes.enter_context(BackgroundWriter(dst))
                 pending: list = []  # finished tiles of this row, written together
                 group = 2 * chosen_threads()
                 for i, j in blender.tiles():
@@ -579,7 +584,7 @@ def fuse_geotiff(ms_path: str | os.PathLike, pan_path: str | os.PathLike,
                         # several blocks in one write: GDAL compresses them on every thread
                         ph0, ph1, pw0 = pending[0][0], pending[0][1], pending[0][2]
                         block_out = np.concatenate([p[4] for p in pending], axis=2)
-                        dst.write(block_out, window=windows.Window(
+                        writer.write(block_out, windows.Window(
                             pw0, ph0 - y0, block_out.shape[2], ph1 - ph0))
                         pending.clear()
                     bar.update(1)

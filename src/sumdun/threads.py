@@ -64,7 +64,9 @@ _CHOSEN: list[int] = []
 def set_threads(n: int | None = None) -> int:
     """Use ``n`` threads (default :func:`default_threads`) in torch, OpenMP/BLAS and GDAL's
     compression; returns it. Before torch is imported this only sets ``OMP_NUM_THREADS`` (torch
-    reads it when it loads), so commands that never need torch do not pay for importing it."""
+    reads it when it loads), so commands that never need torch do not pay for importing it;
+    numpy's BLAS reads it too when numpy is not loaded yet (``sumdun`` commands call this
+    first)."""
     import sys
 
     n = n or default_threads()

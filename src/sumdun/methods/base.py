@@ -13,23 +13,29 @@ __all__ = ["FusionMethod", "register", "REGISTERED"]
 class FusionMethod:
     """A registered method: ``fn(ms, pan, sensor, ratio, **options) -> fused``, tensors
     ``(B, C, h, w)``, ``(B, 1, H, W)`` -> ``(B, C, H, W)``, float64 (or float32 throughout when
-    ``float32`` is set and both inputs are float32). ``family``: ``classical`` or ``neural``."""
+    ``float32`` is set and both inputs are float32). ``family``: ``classical`` or ``neural``.
+    ``numpy``: ``fn`` also takes numpy arrays and returns one without importing torch, and
+    :func:`sumdun.fusion.fuse` gives it numpy inputs as they are."""
 
     name: str
     description: str
     fn: Callable
     family: str = "classical"
     float32: bool = False
+    numpy: bool = False
 
 
 #: every method registered so far, by lower-case name
 REGISTERED: dict[str, FusionMethod] = {}
 
 
-def register(name: str, description: str, family: str = "classical", float32: bool = False):
+def register(name: str, description: str, family: str = "classical", float32: bool = False,
+             numpy: bool = False):
     """Decorator adding a method under ``name`` (lower case); ``float32``: the method computes
-    in float32 when given float32 inputs (else everything is float64)."""
+    in float32 when given float32 inputs (else everything is float64); ``numpy``: it also
+    computes on numpy arrays, without torch."""
     def wrap(fn):
-        REGISTERED[name.lower()] = FusionMethod(name.lower(), description, fn, family, float32)
+        REGISTERED[name.lower()] = FusionMethod(name.lower(), description, fn, family, float32,
+                                                numpy)
         return fn
     return wrap

@@ -50,6 +50,10 @@ from .layers import (SPIM, DepthwiseSpatial, Patchify, Pointwise, TransformerBlo
 __all__ = ["SUMDUNConfig", "SUMDUN"]
 
 
+#: the starting estimates :meth:`SUMDUN.initial` knows (``SUMDUNConfig.initial_estimate``)
+INITIAL_ESTIMATES = ("exp", "bt-h", "mtf-glp-fs", "bt-h+mtf-glp-fs")
+
+
 @dataclass
 class SUMDUNConfig:
     """Every architectural choice, ablations included (paper tables 4 and 5)."""
@@ -74,7 +78,9 @@ class SUMDUNConfig:
     kernel: int = 13
     eta: float = 0.1
     lam: float = 1.0
-    initial_estimate: str = "exp"    # "exp" (interp23tap, the paper) | "bt-h" (classical BT-H)
+    # X_0: "exp" (interp23tap, the paper), a classical fusion ("bt-h", "mtf-glp-fs"; generic
+    # MTF gains, the sensor is not known) or the mean of both ("bt-h+mtf-glp-fs")
+    initial_estimate: str = "exp"
     # "none": the inputs as given (divided by the data range by the caller); "mean": each pair
     # is divided by its MS mean over bands and pixels and multiplied by ``norm_level`` inside
     # forward(), and the output scaled back, so k * (ms, pan) fuses to exactly k * the fusion
@@ -86,9 +92,9 @@ class SUMDUNConfig:
     def validate(self) -> "SUMDUNConfig":
         if self.degradation not in ("2d", "3d"):
             raise ValueError(f"degradation must be '2d' or '3d', got {self.degradation!r}")
-        if self.initial_estimate not in ("exp", "bt-h"):
-            raise ValueError(f"initial_estimate must be 'exp' or 'bt-h', got "
-                             f"{self.initial_estimate!r}")
+        if self.initial_estimate not in INITIAL_ESTIMATES:
+            raise ValueError(f"initial_estimate must be one of {', '.join(INITIAL_ESTIMATES)}, "
+                             f"got {self.initial_estimate!r}")
         if self.input_norm not in ("none", "mean"):
             raise ValueError(f"input_norm must be 'none' or 'mean', got {self.input_norm!r}")
         if not self.norm_level > 0:
@@ -323,14 +329,19 @@ class SUMDUN(nn.Module):
 
     @torch.no_grad()
     def initial(self, ms: torch.Tensor, pan: torch.Tensor) -> torch.Tensor:
-        """X_0 ``(B, C, rh, rw)``: the MS expanded with interp23tap, or the classical BT-H
-        fusion (clamped to [0, 2 max(ms)] so a near-zero intensity cannot blow it up)."""
+        """X_0 ``(B, C, rh, rw)``: the MS expanded with interp23tap, or a classical fusion
+        (BT-H, MTF-GLP-FS with the generic MTF gains, or their mean), clamped to
+        [0, 2 max(ms)] so a near-zero intensity cannot blow it up."""
         if self.cfg.initial_estimate == "exp":
             return interp23tap(ms, self.cfg.ratio)
         from ..methods.classical.brovey import bt_h
+        from ..methods.classical.glp import mtf_glp_fs
 
+        starts = {"bt-h": lambda: bt_h(ms, pan, None, self.cfg.ratio),
+                  "mtf-glp-fs": lambda: mtf_glp_fs(ms, pan, "generic", self.cfg.ratio)}
+        names = self.cfg.initial_estimate.split("+")
+        x0 = sum(starts[n]() for n in names) / len(names)
         top = 2 * ms.flatten(1).amax(1).view(-1, 1, 1, 1)
-        x0 = bt_h(ms, pan, None, self.cfg.ratio)
         return torch.minimum(x0.clamp_(min=0), top)
 
     def forward(self, ms: torch.Tensor, pan: torch.Tensor,

@@ -577,7 +577,7 @@ def test_initial_estimate_exp_or_bt_h():
 
 def test_initial_estimate_mtf_glp_fs_and_the_mean_of_two_starts():
     """``mtf-glp-fs`` is that classical fusion with the generic MTF gains (the model is not
-    told the sensor); ``bt-h+mtf-glp-fs`` the mean of the two starts, each clamped."""
+    told the sensor); ``bt-h+mtf-glp-fs`` the mean of the two starts, clamped."""
     from synthetic import scene
 
     from sumdun.fusion import fuse
@@ -593,6 +593,28 @@ def test_initial_estimate_mtf_glp_fs_and_the_mean_of_two_starts():
     assert (starts["mtf-glp-fs"] - starts["bt-h"]).abs().max() > 1e-3
     mean = (fuse(ms_t, pan_t, "bt-h") + glp) / 2
     torch.testing.assert_close(starts["bt-h+mtf-glp-fs"], mean.clamp(0, top))
+
+
+def test_learned_start_gate_begins_at_the_mean_learns_and_stays_between_the_starts():
+    """``bt-h|mtf-glp-fs``: untrained it is the mean of the two (clamped) starts; its
+    parameters get gradients from the fused output; trained or not, each pixel lies between
+    the two starts."""
+    from synthetic import scene
+
+    _, ms, pan = scene(seed=4, bands=4, h=32, w=32)
+    ms_t = torch.from_numpy(ms / 2047.0).float()[None]
+    pan_t = torch.from_numpy(pan / 2047.0).float()[None]
+    gated = create_model("sumdun_tiny", initial_estimate="bt-h|mtf-glp-fs")
+    a = create_model("sumdun_tiny", initial_estimate="bt-h").initial(ms_t, pan_t)
+    b = create_model("sumdun_tiny", initial_estimate="mtf-glp-fs").initial(ms_t, pan_t)
+    torch.testing.assert_close(gated.initial(ms_t, pan_t), (a + b) / 2)
+    gated(ms_t, pan_t).square().mean().backward()
+    last = gated.start_gate.net[2]                       # (the first layer's follow once
+    assert last.weight.grad.abs().sum() > 0 and last.bias.grad.abs().sum() > 0  # it moves)
+    torch.nn.init.normal_(gated.start_gate.net[2].weight, std=1.0)
+    x = gated.initial(ms_t, pan_t).detach()
+    assert (x >= torch.minimum(a, b) - 1e-6).all() and (x <= torch.maximum(a, b) + 1e-6).all()
+    assert (x - (a + b) / 2).abs().max() > 1e-3          # no longer the mean
 
 
 # --- radiometric invariance ------------------------------------------------------------------

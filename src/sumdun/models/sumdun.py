@@ -51,7 +51,7 @@ __all__ = ["SUMDUNConfig", "SUMDUN"]
 
 
 #: the starting estimates :meth:`SUMDUN.initial` knows (``SUMDUNConfig.initial_estimate``)
-INITIAL_ESTIMATES = ("exp", "bt-h", "mtf-glp-fs", "bt-h+mtf-glp-fs")
+INITIAL_ESTIMATES = ("exp", "bt-h", "mtf-glp-fs", "bt-h+mtf-glp-fs", "bt-h|mtf-glp-fs")
 
 
 @dataclass
@@ -79,7 +79,8 @@ class SUMDUNConfig:
     eta: float = 0.1
     lam: float = 1.0
     # X_0: "exp" (interp23tap, the paper), a classical fusion ("bt-h", "mtf-glp-fs"; generic
-    # MTF gains, the sensor is not known) or the mean of both ("bt-h+mtf-glp-fs")
+    # MTF gains, the sensor is not known), the mean of both ("bt-h+mtf-glp-fs") or a learned
+    # per-pixel, per-band mix of both ("bt-h|mtf-glp-fs", :class:`StartGate`)
     initial_estimate: str = "exp"
     # "none": the inputs as given (divided by the data range by the caller); "mean": each pair
     # is divided by its MS mean over bands and pixels and multiplied by ``norm_level`` inside
@@ -272,6 +273,27 @@ class Resample(nn.Module):
         return self.conv(x)
 
 
+class StartGate(nn.Module):
+    """A learned per-pixel, per-band mix of two starting estimates:
+    ``g a + (1 - g) b`` with ``g = sigmoid(net([a_k, b_k, pan]))`` for each band k (the same
+    small network for every band, so any band count). The last layer starts at zero, so an
+    untrained gate is the mean of the two."""
+
+    def __init__(self, hidden: int = 8):
+        super().__init__()
+        self.net = nn.Sequential(nn.Conv2d(3, hidden, 3, padding=1), nn.GELU(),
+                                 nn.Conv2d(hidden, 1, 3, padding=1))
+        nn.init.zeros_(self.net[2].weight)
+        nn.init.zeros_(self.net[2].bias)
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor, pan: torch.Tensor) -> torch.Tensor:
+        """``(B, C, H, W)`` twice and ``(B, 1, H, W)`` -> ``(B, C, H, W)``."""
+        n, c, h, w = a.shape
+        x = torch.stack([a, b, pan.expand_as(a)], 2).view(n * c, 3, h, w)
+        g = torch.sigmoid(self.net(x)).view(n, c, h, w)
+        return b + g * (a - b)
+
+
 class SUMDUN(nn.Module):
     """The unrolled network. ``forward(ms, pan, text_embeds=None) -> fused``.
 
@@ -285,6 +307,8 @@ class SUMDUN(nn.Module):
         cfg = replace(cfg or SUMDUNConfig(), **overrides).validate()
         self.cfg = cfg
         self.band_weights = BandWeights()
+        if "|" in cfg.initial_estimate:
+            self.start_gate = StartGate()
         self.gdms = nn.ModuleList(GDM(cfg) for _ in range(cfg.stages))
         self.uses_text = cfg.spim != "none" and cfg.prox != "off"
         if self.uses_text:  # no SPIM, no prompt path (and no parameters nothing would train)
@@ -327,22 +351,29 @@ class SUMDUN(nn.Module):
                                              self.cfg.prompt_dropout, self.training,
                                              prompt_drop))
 
-    @torch.no_grad()
     def initial(self, ms: torch.Tensor, pan: torch.Tensor) -> torch.Tensor:
         """X_0 ``(B, C, rh, rw)``: the MS expanded with interp23tap, or a classical fusion
-        (BT-H, MTF-GLP-FS with the generic MTF gains, or their mean), clamped to
-        [0, 2 max(ms)] so a near-zero intensity cannot blow it up."""
+        (BT-H, MTF-GLP-FS with the generic MTF gains) or ``a+b`` their mean, clamped to
+        [0, 2 max(ms)] so a near-zero intensity cannot blow it up; ``a|b`` a learned mix of
+        the two clamped starts (:class:`StartGate`; the only part of X_0 with gradients)."""
         if self.cfg.initial_estimate == "exp":
-            return interp23tap(ms, self.cfg.ratio)
+            with torch.no_grad():
+                return interp23tap(ms, self.cfg.ratio)
         from ..methods.classical.brovey import bt_h
         from ..methods.classical.glp import mtf_glp_fs
 
-        starts = {"bt-h": lambda: bt_h(ms, pan, None, self.cfg.ratio),
-                  "mtf-glp-fs": lambda: mtf_glp_fs(ms, pan, "generic", self.cfg.ratio)}
-        names = self.cfg.initial_estimate.split("+")
-        x0 = sum(starts[n]() for n in names) / len(names)
+        run = {"bt-h": lambda: bt_h(ms, pan, None, self.cfg.ratio),
+               "mtf-glp-fs": lambda: mtf_glp_fs(ms, pan, "generic", self.cfg.ratio)}
         top = 2 * ms.flatten(1).amax(1).view(-1, 1, 1, 1)
-        return torch.minimum(x0.clamp_(min=0), top)
+        with torch.no_grad():
+            if "|" in self.cfg.initial_estimate:
+                a, b = (torch.minimum(run[n]().clamp_(min=0), top)
+                        for n in self.cfg.initial_estimate.split("|"))
+            else:
+                names = self.cfg.initial_estimate.split("+")
+                return torch.minimum((sum(run[n]() for n in names) / len(names)).clamp_(min=0),
+                                     top)
+        return self.start_gate(a, b, pan)
 
     def forward(self, ms: torch.Tensor, pan: torch.Tensor,
                 text_embeds: torch.Tensor | None = None, return_stages: bool = False,

@@ -188,7 +188,8 @@ def train_fold(held_out: str, work: Path, steps: int, start: str = "bt-h") -> Pa
 
     from sumdun.engine.train import TrainConfig, fit
 
-    out = work / (f"without_{held_out}" if start == "bt-h" else f"without_{held_out}_{start}")
+    tag = start.replace("|", "-gated-")  # no shell metacharacter in the folder name
+    out = work / (f"without_{held_out}" if start == "bt-h" else f"without_{held_out}_{tag}")
     if (out / "best" / "model.safetensors").exists() and (out / "done").exists():
         return out / "best"
     train, val = build_fold(held_out, work / f"data_without_{held_out}")
@@ -237,7 +238,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=800, help="--loso: training batches per "
                     "fold (whole epochs; 800 took 8 to 13 minutes on 2 cores)")
     ap.add_argument("--start", default="bt-h", help="--loso: the model's starting estimate "
-                    "(initial_estimate: exp, bt-h, mtf-glp-fs, bt-h+mtf-glp-fs)")
+                    "(initial_estimate: exp, bt-h, mtf-glp-fs, bt-h+mtf-glp-fs (their mean), "
+                    "'bt-h|mtf-glp-fs' (a learned mix))")
     ap.add_argument("--work", default="runs/loso", help="--loso: data and runs (resumable)")
     args = ap.parse_args()
     from sumdun.fusion import get_method, list_methods

@@ -561,3 +561,20 @@ def test_default_threads_leave_busy_cores_alone(monkeypatch):
     monkeypatch.setenv("SUMDUN_THREADS", "zero")
     with pytest.raises(ValueError, match="SUMDUN_THREADS must be a positive integer"):
         default_threads()
+
+
+@pytest.mark.parametrize("user_blas", [None, "2"])
+def test_set_threads_gives_numpy_blas_one_thread_unless_the_user_chose(user_blas):
+    """``--threads N`` reaches torch (OMP_NUM_THREADS) and GDAL; numpy's OpenBLAS gets 1
+    thread (its products here are small: a second thread spin-waits against GDAL's
+    compression), unless OPENBLAS_NUM_THREADS was set by the user."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
+    if user_blas:
+        env["OPENBLAS_NUM_THREADS"] = user_blas
+    code = ("import os; from sumdun.threads import set_threads, chosen_threads; "
+            "set_threads(2); print(os.environ['OMP_NUM_THREADS'], "
+            "os.environ['OPENBLAS_NUM_THREADS'], chosen_threads())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env=env)
+    assert out.stdout.split() == ["2", user_blas or "1", "2"]

@@ -179,9 +179,11 @@ def build_fold(held_out: str, root: Path) -> tuple[list[str], list[str]]:
     return train, val
 
 
-def train_fold(held_out: str, work: Path, steps: int, start: str = "bt-h") -> Path:
+def train_fold(held_out: str, work: Path, steps: int, start: str = "bt-h",
+               band_aug: float = 0.0) -> Path:
     """A model that never saw ``held_out``, trained for about ``steps`` batches of 8 (whole
-    epochs) from the starting estimate ``start``; returns its best checkpoint folder."""
+    epochs) from the starting estimate ``start`` (with ``band_aug`` of the batches on band
+    subsets); returns its best checkpoint folder."""
     import math
 
     import h5py
@@ -189,7 +191,8 @@ def train_fold(held_out: str, work: Path, steps: int, start: str = "bt-h") -> Pa
     from sumdun.engine.train import TrainConfig, fit
 
     tag = start.replace("|", "-gated-")  # no shell metacharacter in the folder name
-    out = work / (f"without_{held_out}" if start == "bt-h" else f"without_{held_out}_{tag}")
+    tag = ("" if start == "bt-h" else f"_{tag}") + (f"_bands{band_aug:g}" if band_aug else "")
+    out = work / f"without_{held_out}{tag}"
     if (out / "best" / "model.safetensors").exists() and (out / "done").exists():
         return out / "best"
     train, val = build_fold(held_out, work / f"data_without_{held_out}")
@@ -201,18 +204,19 @@ def train_fold(held_out: str, work: Path, steps: int, start: str = "bt-h") -> Pa
     cfg = TrainConfig(model="sumdun_small", model_overrides={
         "initial_estimate": start, "input_norm": "mean", "norm_level": 0.15},
         train=train, val=val, out_dir=str(out), batch_size=8, epochs=epochs, lr=1e-3,
-        warmup_steps=50, q2n_weight=0.2, radiometric_aug=0.25, seed=0, progress=True)
+        warmup_steps=50, q2n_weight=0.2, radiometric_aug=0.25, band_aug=band_aug, seed=0,
+        progress=True)
     fit(cfg, resume=(out / "last").exists())
     (out / "done").write_text("")
     return out / "best"
 
 
-def loso(methods, steps: int, work: Path, start: str = "bt-h") -> dict:
+def loso(methods, steps: int, work: Path, start: str = "bt-h", band_aug: float = 0.0) -> dict:
     from sumdun.io.extra import EXTRA_SCENES
 
     results = {}
     for held_out in LOSO_SENSORS:
-        weights = train_fold(held_out, work, steps, start)
+        weights = train_fold(held_out, work, steps, start, band_aug)
         names = [n for n, (_, _, s) in EXTRA_SCENES.items() if s == held_out]
         scenes = load_scenes(names)
         for variant in ("11-bit", "8-bit linear"):
@@ -240,6 +244,8 @@ def main() -> None:
     ap.add_argument("--start", default="bt-h", help="--loso: the model's starting estimate "
                     "(initial_estimate: exp, bt-h, mtf-glp-fs, bt-h+mtf-glp-fs (their mean), "
                     "'bt-h|mtf-glp-fs' (a learned mix))")
+    ap.add_argument("--band-aug", type=float, default=0.0, help="--loso: share of training "
+                    "batches on a random subset and order of their bands (band_aug)")
     ap.add_argument("--work", default="runs/loso", help="--loso: data and runs (resumable)")
     args = ap.parse_args()
     from sumdun.fusion import get_method, list_methods
@@ -250,7 +256,7 @@ def main() -> None:
     methods = args.methods.split(",") if args.methods else [
         m for m in list_methods() if get_method(m).family == "classical" or m == "sumdun"]
     if args.loso:
-        res = loso(methods, args.steps, Path(args.work), args.start)
+        res = loso(methods, args.steps, Path(args.work), args.start, args.band_aug)
         if args.json:
             Path(args.json).write_text(json.dumps(res, indent=1))
         return

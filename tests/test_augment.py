@@ -53,3 +53,35 @@ def test_8bit_quantisation_and_probability():
             assert torch.allclose(steps, steps.round(), atol=1e-6)
     a = radiometric_augment(ms, pan, gt, 0.5, torch.Generator().manual_seed(3), p_8bit=1.0)
     assert all(torch.equal(x, y) for x, y in zip(a, (ms2, pan2, gt2)))  # seeded
+
+
+def test_band_augment_subsets_and_orders_ms_and_reference_alike():
+    """A random subset (3..C) of the bands in a random order, the same for the MS and the
+    reference (the MS stays the reference's degraded version band for band); off, or a batch
+    with fewer than 3 bands, is the identity; drawn from the generator alone."""
+    from sumdun.engine.augment import band_augment
+
+    ms, pan, gt = _sample(c=8)
+    keep = (ms.clone(), gt.clone())
+    assert band_augment(ms, gt, 0.0, torch.Generator().manual_seed(0)) == (ms, gt)
+    small = ms[:, :2]
+    assert band_augment(small, None, 1.0, torch.Generator().manual_seed(0))[0] is small
+    counts, orders = set(), set()
+    for seed in range(40):
+        ms2, gt2 = band_augment(ms, gt, 1.0, torch.Generator().manual_seed(seed))
+        assert 3 <= ms2.shape[1] <= 8 and gt2.shape[1] == ms2.shape[1]
+        # each kept band is one of the originals, and the reference's band is the same one
+        idx = [int(np.argmin([(ms2[:, j] - ms[:, k]).abs().max() for k in range(8)]))
+               for j in range(ms2.shape[1])]
+        assert len(set(idx)) == len(idx)
+        for j, k in enumerate(idx):
+            assert torch.equal(ms2[:, j], ms[:, k]) and torch.equal(gt2[:, j], gt[:, k])
+        counts.add(len(idx))
+        orders.add(idx != sorted(idx))
+    assert len(counts) >= 4 and orders == {True, False}
+    again = band_augment(ms, gt, 1.0, torch.Generator().manual_seed(7))
+    assert torch.equal(again[0], band_augment(ms, gt, 1.0, torch.Generator().manual_seed(7))[0])
+    assert torch.equal(ms, keep[0]) and torch.equal(gt, keep[1])
+    hits = sum(band_augment(ms, gt, 0.3, torch.Generator().manual_seed(s))[0].shape[1] != 8
+               or False for s in range(200))
+    assert 35 <= hits <= 85              # about 30 % of 200 (a full-set draw also counts as 8)

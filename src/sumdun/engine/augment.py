@@ -6,12 +6,16 @@ the stated probability, 8-bit quantisation of the whole product (an 8-bit stretc
 delivery). Gains and offsets are applied to the reference and the MS alike, so the MS stays
 the reference's degraded version (the MTF low-pass sums to 1 and decimation is linear); the
 quantisation is applied to all three, as in a delivered product.
+
+:func:`band_augment` gives a batch another sensor's band set: a random subset of 3 to all of
+its bands, in random order (MS and reference alike; the PAN keeps its own response, as a
+sensor whose PAN covers bands it does not deliver).
 """
 from __future__ import annotations
 
 import torch
 
-__all__ = ["radiometric_augment"]
+__all__ = ["radiometric_augment", "band_augment"]
 
 #: per-band gain range and offset range (fraction of the sample's mean)
 GAINS = (0.75, 1.25)
@@ -60,3 +64,17 @@ def radiometric_augment(ms: torch.Tensor, pan: torch.Tensor, gt: torch.Tensor | 
         if gt2 is not None:
             gt2 = torch.where(sel, _quantise(gt2, top), gt2)
     return ms2, pan2, gt2
+
+
+def band_augment(ms: torch.Tensor, gt: torch.Tensor | None, p: float,
+                 generator: torch.Generator, least: int = 3):
+    """``(ms, gt)`` ``(B, C, h, w)``, ``(B, C, H, W)`` (or None), with probability ``p`` for the
+    whole batch (its samples share a band count), reduced to ``k`` of their bands, ``k`` drawn
+    from ``least .. C``, in a random order: ``ms[:, idx]``, ``gt[:, idx]``. Batches with fewer
+    than ``least`` bands are left alone. The inputs are not modified."""
+    c = ms.shape[1]
+    if p <= 0 or c < least or not float(torch.rand(1, generator=generator)) < p:
+        return ms, gt
+    k = int(torch.randint(least, c + 1, (1,), generator=generator))
+    idx = torch.randperm(c, generator=generator)[:k].to(ms.device)
+    return ms[:, idx], None if gt is None else gt[:, idx]

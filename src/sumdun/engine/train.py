@@ -31,7 +31,7 @@ from ..metrics import ergas, psnr, q2n, sam
 from ..metrics.reduced import q2n_map
 from ..models import create_model
 from ..sensors import get_sensor
-from .augment import radiometric_augment
+from .augment import band_augment, radiometric_augment
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .fr_losses import spatial_consistency_loss, spectral_consistency_loss
 
@@ -59,6 +59,8 @@ class TrainConfig:
     spatial_weight: float = 0.0   # full-resolution spatial (local correlation with the PAN)
     radiometric_aug: float = 0.0  # share of samples given another product's radiometry
     #                               (per-band gains/offsets, 8-bit quantisation): engine/augment.py
+    band_aug: float = 0.0         # share of batches given a random subset (3..C) and order of
+    #                               their bands: engine/augment.py
     init: str | None = None       # start from these weights (checkpoint folder or shipped name)
     seed: int = 0
     sampling: object = "size"     # "size" or {dataset name: weight}
@@ -151,9 +153,10 @@ def _typed(raw: dict, source) -> dict:
                 "spectral_weight", "spatial_weight"):
         if key in out and out[key] < 0:
             raise UsageError(f"{source}: {key} must not be negative, got {out[key]}")
-    if "radiometric_aug" in out and not 0 <= out["radiometric_aug"] <= 1:
-        raise UsageError(f"{source}: radiometric_aug is a share of samples from 0 to 1, got "
-                         f"{out['radiometric_aug']}")
+    for key in ("radiometric_aug", "band_aug"):
+        if key in out and not 0 <= out[key] <= 1:
+            raise UsageError(f"{source}: {key} is a share of samples from 0 to 1, got "
+                             f"{out[key]}")
     return out
 
 
@@ -427,9 +430,10 @@ def fit(cfg: TrainConfig, resume: bool = False, stop_after: int | None = None) -
             pos, real = _rank_share(len(idx), rank, world)
             ms, pan, gt, text = (None if t is None else t.to(device)
                                  for t in train_sets[d].batch(idx[pos]))
-            if cfg.radiometric_aug:  # drawn per (seed, epoch, step): resumes exactly
+            if cfg.radiometric_aug or cfg.band_aug:  # drawn per (seed, epoch, step): resumes
                 gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch * 100_003 + i)
                 ms, pan, gt = radiometric_augment(ms, pan, gt, cfg.radiometric_aug, gen)
+                ms, gt = band_augment(ms, gt, cfg.band_aug, gen)  # exactly, on every rank
             if drop is not None:
                 drop = drop[pos]
             with torch.autocast(device.type, enabled=use_amp):

@@ -240,6 +240,12 @@ def _tmdiff_noise_unseeded():
     TMDiff.fuse = unseeded
 
 
+def _start_gate_is_the_mean():
+    from sumdun.models.sumdun import StartGate
+
+    StartGate.forward = lambda self, a, b, pan: (a + b) / 2
+
+
 MUTANTS = {
     "multiscale-ignored": ("multiscale=False runs the U schedule anyway", _multiscale_ignored),
     "degradation-ignored": ("degradation='3d' builds the 2-D operator", _degradation_ignored),
@@ -272,6 +278,8 @@ MUTANTS = {
                               _baseline_norm_ignored),
     "haar-bands-swapped": ("the inverse Haar transform swaps LH and HL", _haar_bands_swapped),
     "tmdiff-noise-unseeded": ("TMDiff's sampler draws unseeded noise", _tmdiff_noise_unseeded),
+    "start-gate-is-the-mean": ("initial_estimate='bt-h|mtf-glp-fs' never learns its mix",
+                               _start_gate_is_the_mean),
 }
 
 TEST_FILES = ("tests/test_models.py", "tests/test_train.py", "tests/test_shipped_weights.py",

@@ -15,6 +15,7 @@ Per mode: mean over scenes, and the mean difference to no adaptation with its st
 over the scenes; seconds of adaptation per scene (the PAirMax scenes are 512 x 512 PAN pixels).
 
 Run: python benchmarks/adaptation.py [--steps 30] [--work runs/loso] [--methods ...]
+     [--modes none,fr] [--start 'bt-h|mtf-glp-fs']
 """
 from __future__ import annotations
 
@@ -50,11 +51,11 @@ def _fuse(ms, pan, sensor, method, weights, mode, steps):
     return out, time.perf_counter() - t0
 
 
-def run_scene(ms, pan, sensor, weights, classical, steps):
+def run_scene(ms, pan, sensor, weights, classical, steps, modes=MODES):
     """``{row: {"11-bit": (Q2n, PSNR), "8-bit linear": ..., "HQNR": h, "s": seconds}}``."""
     from sumdun.metrics import full_resolution
 
-    rows = [f"sumdun {m}" for m in MODES] + list(classical)
+    rows = [f"sumdun {m}" for m in modes] + list(classical)
     res = {r: {} for r in rows}
     for variant in ("11-bit", "8-bit linear"):
         ms_p, pan_p, top, dtype = product(ms, pan, variant)
@@ -120,8 +121,16 @@ def main() -> None:
     ap.add_argument("--train-steps", type=int, default=800, help="training batches of a "
                     "fold model that is not there yet")
     ap.add_argument("--methods", default=None, help="classical methods (default: all)")
+    ap.add_argument("--modes", default=",".join(MODES), help="adaptation modes (none is "
+                    "always run: the differences are to it)")
+    ap.add_argument("--start", default="bt-h", help="the fold models' starting estimate "
+                    "(generalization.py --loso --start)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
+    modes = ("none",) + tuple(m for m in args.modes.split(",") if m != "none")
+    bad = [m for m in modes if m not in MODES]
+    if bad:
+        raise SystemExit(f"--modes: unknown {', '.join(bad)}; choose from {', '.join(MODES)}")
     from sumdun.fusion import get_method, list_methods
     from sumdun.io.extra import EXTRA_SCENES
 
@@ -129,10 +138,10 @@ def main() -> None:
         m for m in list_methods() if get_method(m).family == "classical"]
     out = {}
     for held_out in LOSO_SENSORS:
-        weights = train_fold(held_out, Path(args.work), args.train_steps)
+        weights = train_fold(held_out, Path(args.work), args.train_steps, args.start)
         names = [n for n, (_, _, s) in EXTRA_SCENES.items() if s == held_out]
         scenes = load_scenes(names)
-        per_scene = [run_scene(ms, pan, s, weights, classical, args.steps)
+        per_scene = [run_scene(ms, pan, s, weights, classical, args.steps, modes)
                      for ms, pan, s in scenes.values()]
         out[held_out] = dict(zip(scenes, per_scene))
         report(f"{held_out} held out: the model trained without it, {args.steps} adaptation "

@@ -7,7 +7,7 @@ import numpy as np
 
 from ... import degrade_numpy as dn
 from ...kernels import lp_gauss_kernel
-from .brovey import HAZE_FRACTIONS_4, haze_is_band_minimum, mean_std
+from .brovey import HAZE_FRACTIONS_4, haze_is_band_minimum, intensity_map
 
 
 def haze(lms: np.ndarray) -> np.ndarray:
@@ -52,16 +52,10 @@ def bt_h_one(ms: np.ndarray, pan: np.ndarray, ratio: int, rows: int = 32) -> np.
     alpha = _solve(gram, rhs)
     if alpha is None:
         alpha = _regress_pixels(lms, pan_lr)
-    n = pan.shape[-2] * pan.shape[-1]
-    p_mean, p_std = mean_std(dn.sums64(pan_lr)[0], dn.inner_products64(pan_lr, pan_lr)[0, 0], n)
-    # intensity I = sum_k alpha_k (lms_k - L_k): its mean and std from the moments
-    sums = dn.sums64(ms) * ratio * ratio                              # sum of lms per band
-    offset = float((alpha * L[:, 0, 0].astype(np.float64)).sum())
-    i_sum = (alpha * sums).sum() - n * offset
-    i_sq = alpha @ gram @ alpha - 2 * offset * (alpha * sums).sum() + n * offset ** 2
-    i_mean, i_std = mean_std(i_sum, i_sq, n)
-    scale = i_std / p_std                                             # std2(I) / std2(pan_lr)
-    shift = i_mean - p_mean * scale
+    offset, scale, shift = intensity_map(
+        alpha, gram, dn.sums64(ms) * ratio * ratio, L[:, 0, 0].astype(np.float64),
+        dn.sums64(pan_lr)[0], dn.inner_products64(pan_lr, pan_lr)[0, 0],
+        pan.shape[-2] * pan.shape[-1], np.einsum)
     eps = np.finfo(np.float64).eps
     dt = lms.dtype
     a_dt, off_dt = alpha.astype(dt)[None], dt.type(offset)

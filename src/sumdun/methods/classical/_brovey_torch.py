@@ -7,7 +7,7 @@ import torch
 
 from ...degrade import inner_products64, interp23tap_adjoint, interp23tap_gram, sums64
 from ._common import lp_filter_gauss, regress_global, solve_normal_equations, upsample
-from .brovey import HAZE_FRACTIONS_4, haze_is_band_minimum, mean_std
+from .brovey import HAZE_FRACTIONS_4, haze_is_band_minimum, intensity_map
 
 
 def haze(lms: torch.Tensor) -> torch.Tensor:
@@ -43,17 +43,10 @@ def bt_h_torch(ms: torch.Tensor, pan: torch.Tensor, ratio: int, rows: int = 32) 
     alpha = solve_normal_equations(gram, rhs)
     if alpha is None:
         alpha = regress_global(lms.to(torch.float64), pan_lr.to(torch.float64))
-    n = pan.shape[-2] * pan.shape[-1]
-    p_mean, p_std = mean_std(sums64(pan_lr)[:, 0], inner_products64(pan_lr, pan_lr)[:, 0, 0], n)
-    # intensity I = sum_k alpha_k (lms_k - L_k): its mean and std from the moments
-    sums = sums64(ms) * ratio * ratio                                 # sum of lms per band
-    offset = (alpha * L[..., 0, 0].to(torch.float64)).sum(1)          # (B,)
-    i_sum = (alpha * sums).sum(1) - n * offset
-    i_sq = torch.einsum("bk,bkl,bl->b", alpha, gram, alpha) - 2 * offset * (alpha * sums).sum(1) \
-        + n * offset ** 2
-    i_mean, i_std = mean_std(i_sum, i_sq, n)
-    scale = i_std / p_std                                             # std2(I) / std2(pan_lr)
-    shift = i_mean - p_mean * scale
+    offset, scale, shift = intensity_map(
+        alpha, gram, sums64(ms) * ratio * ratio, L[..., 0, 0].to(torch.float64),
+        sums64(pan_lr)[:, 0], inner_products64(pan_lr, pan_lr)[:, 0, 0],
+        pan.shape[-2] * pan.shape[-1], torch.einsum)
     eps = torch.finfo(torch.float64).eps
     dt = lms.dtype
     a_dt, off_dt = alpha.to(dt)[:, None, :], offset.to(dt).view(-1, 1, 1)

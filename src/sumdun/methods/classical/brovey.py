@@ -28,6 +28,23 @@ def mean_std(total, sum_sq, n: int):
     return mean, (var * (var > 0)) ** 0.5
 
 
+def intensity_map(alpha, gram, lms_sums, haze, pan_lr_sum, pan_lr_sq, n: int, einsum):
+    """The final pass's constants from float64 moments (numpy arrays ``(C,)``/``(C, C)`` or
+    tensors ``(B, C)``/``(B, C, C)``; ``einsum`` is ``np.einsum`` or ``torch.einsum``):
+    ``offset = sum_k alpha_k L_k``, and ``scale``, ``shift`` that match the low-passed PAN's mean
+    and std to those of the intensity ``I = sum_k alpha_k (lms_k - L_k)``
+    (``pan_eq = pan * scale + shift``). ``gram``: ``lms^T lms``; ``lms_sums``: per-band sums of
+    ``lms``; ``haze``: ``L``; ``n``: pixels."""
+    p_mean, p_std = mean_std(pan_lr_sum, pan_lr_sq, n)
+    offset = (alpha * haze).sum(-1)
+    a_sums = (alpha * lms_sums).sum(-1)
+    i_sq = einsum("...k,...kl,...l->...", alpha, gram, alpha) - 2 * offset * a_sums \
+        + n * offset ** 2
+    i_mean, i_std = mean_std(a_sums - n * offset, i_sq, n)
+    scale = i_std / p_std                                             # std2(I) / std2(pan_lr)
+    return offset, scale, i_mean - p_mean * scale
+
+
 @register("bt-h", "Brovey transform with haze correction and regression-based intensity (Lolli 2017)",
           float32=True, numpy=True)
 def bt_h(ms, pan, sensor, ratio, rows: int = 32):

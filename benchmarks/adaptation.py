@@ -15,7 +15,7 @@ Per mode: mean over scenes, and the mean difference to no adaptation with its st
 over the scenes; seconds of adaptation per scene (the PAirMax scenes are 512 x 512 PAN pixels).
 
 Run: python benchmarks/adaptation.py [--steps 30] [--work runs/loso] [--methods ...]
-     [--modes none,fr] [--start 'bt-h|mtf-glp-fs']
+     [--modes none,fr] [--start 'bt-h|mtf-glp-fs'] [--consistency 3]
 """
 from __future__ import annotations
 
@@ -125,6 +125,9 @@ def main() -> None:
                     "always run: the differences are to it)")
     ap.add_argument("--start", default="bt-h", help="the fold models' starting estimate "
                     "(generalization.py --loso --start)")
+    ap.add_argument("--consistency", type=int, default=0, help="the fold models' "
+                    "back-projection steps (generalization.py --loso --consistency)")
+    ap.add_argument("--held-out", default=",".join(LOSO_SENSORS))
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     modes = ("none",) + tuple(m for m in args.modes.split(",") if m != "none")
@@ -137,8 +140,9 @@ def main() -> None:
     classical = args.methods.split(",") if args.methods else [
         m for m in list_methods() if get_method(m).family == "classical"]
     out = {}
-    for held_out in LOSO_SENSORS:
-        weights = train_fold(held_out, Path(args.work), args.train_steps, args.start)
+    for held_out in args.held_out.split(","):
+        weights = train_fold(held_out, Path(args.work), args.train_steps, args.start,
+                             consistency=args.consistency)
         names = [n for n, (_, _, s) in EXTRA_SCENES.items() if s == held_out]
         scenes = load_scenes(names)
         per_scene = [run_scene(ms, pan, s, weights, classical, args.steps, modes)

@@ -180,7 +180,7 @@ def build_fold(held_out: str, root: Path) -> tuple[list[str], list[str]]:
 
 
 def train_fold(held_out: str, work: Path, steps: int, start: str = "bt-h",
-               band_aug: float = 0.0) -> Path:
+               band_aug: float = 0.0, consistency: int = 0) -> Path:
     """A model that never saw ``held_out``, trained for about ``steps`` batches of 8 (whole
     epochs) from the starting estimate ``start`` (with ``band_aug`` of the batches on band
     subsets); returns its best checkpoint folder."""
@@ -191,7 +191,8 @@ def train_fold(held_out: str, work: Path, steps: int, start: str = "bt-h",
     from sumdun.engine.train import TrainConfig, fit
 
     tag = start.replace("|", "-gated-")  # no shell metacharacter in the folder name
-    tag = ("" if start == "bt-h" else f"_{tag}") + (f"_bands{band_aug:g}" if band_aug else "")
+    tag = (("" if start == "bt-h" else f"_{tag}") + (f"_bands{band_aug:g}" if band_aug else "")
+           + (f"_consistency{consistency}" if consistency else ""))
     out = work / f"without_{held_out}{tag}"
     if (out / "best" / "model.safetensors").exists() and (out / "done").exists():
         return out / "best"
@@ -202,7 +203,8 @@ def train_fold(held_out: str, work: Path, steps: int, start: str = "bt-h",
             batches += math.ceil(len(h["ms"]) / 8)
     epochs = max(1, math.ceil(steps / batches))
     cfg = TrainConfig(model="sumdun_small", model_overrides={
-        "initial_estimate": start, "input_norm": "mean", "norm_level": 0.15},
+        "initial_estimate": start, "input_norm": "mean", "norm_level": 0.15,
+        "consistency": consistency},
         train=train, val=val, out_dir=str(out), batch_size=8, epochs=epochs, lr=1e-3,
         warmup_steps=50, q2n_weight=0.2, radiometric_aug=0.25, band_aug=band_aug, seed=0,
         progress=True)
@@ -211,12 +213,13 @@ def train_fold(held_out: str, work: Path, steps: int, start: str = "bt-h",
     return out / "best"
 
 
-def loso(methods, steps: int, work: Path, start: str = "bt-h", band_aug: float = 0.0) -> dict:
+def loso(methods, steps: int, work: Path, start: str = "bt-h", band_aug: float = 0.0,
+         consistency: int = 0, held: tuple = LOSO_SENSORS) -> dict:
     from sumdun.io.extra import EXTRA_SCENES
 
     results = {}
-    for held_out in LOSO_SENSORS:
-        weights = train_fold(held_out, work, steps, start, band_aug)
+    for held_out in held:
+        weights = train_fold(held_out, work, steps, start, band_aug, consistency)
         names = [n for n, (_, _, s) in EXTRA_SCENES.items() if s == held_out]
         scenes = load_scenes(names)
         for variant in ("11-bit", "8-bit linear"):
@@ -246,6 +249,10 @@ def main() -> None:
                     "'bt-h|mtf-glp-fs' (a learned mix))")
     ap.add_argument("--band-aug", type=float, default=0.0, help="--loso: share of training "
                     "batches on a random subset and order of their bands (band_aug)")
+    ap.add_argument("--consistency", type=int, default=0, help="--loso: back-projection "
+                    "steps onto Wald's consistency at the model's output (consistency)")
+    ap.add_argument("--held-out", default=",".join(LOSO_SENSORS), help="--loso: the sensors "
+                    "to leave out in turn")
     ap.add_argument("--work", default="runs/loso", help="--loso: data and runs (resumable)")
     args = ap.parse_args()
     from sumdun.fusion import get_method, list_methods
@@ -256,7 +263,8 @@ def main() -> None:
     methods = args.methods.split(",") if args.methods else [
         m for m in list_methods() if get_method(m).family == "classical" or m == "sumdun"]
     if args.loso:
-        res = loso(methods, args.steps, Path(args.work), args.start, args.band_aug)
+        res = loso(methods, args.steps, Path(args.work), args.start, args.band_aug,
+                   args.consistency, tuple(args.held_out.split(",")))
         if args.json:
             Path(args.json).write_text(json.dumps(res, indent=1))
         return

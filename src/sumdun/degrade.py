@@ -265,14 +265,34 @@ def interp23tap(ms: Array, ratio: int = 4) -> Array:
     """
     _check_pow2_ratio(ratio)
     x, restore = as_batch(ms, "ms")
+    if x.requires_grad and torch.is_grad_enabled():
+        return restore(_Interp23tap.apply(x, int(ratio)))
+    return restore(_interp23tap(x, int(ratio)))
+
+
+def _interp23tap(x: torch.Tensor, ratio: int) -> torch.Tensor:
     b, c, h, w = x.shape
     out = x.new_empty(b, c, ratio * h, ratio * w)
-    taps, halo = _interp23tap_taps(int(ratio))
+    taps, halo = _interp23tap_taps(ratio)
     bank = _column_bank(taps, x)
     for bi in range(b):
         for ci in range(c):                  # band by band: cache-sized work
             _banded_separable(x[bi, ci], taps, halo, out[bi, ci], bank)
-    return restore(out)
+    return out
+
+
+class _Interp23tap(torch.autograd.Function):
+    """interp23tap with gradients: its backward is the exact transpose
+    (:func:`interp23tap_adjoint`), since the operator is linear."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, ratio: int) -> torch.Tensor:
+        ctx.ratio = ratio
+        return _interp23tap(x.detach(), ratio)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return interp23tap_adjoint(grad.contiguous(), ctx.ratio), None
 
 
 def interp23tap_adjoint(img: Array, ratio: int = 4) -> Array:

@@ -88,6 +88,10 @@ class SUMDUNConfig:
     # (any bit depth, any data range, reflectance)
     input_norm: str = "none"
     norm_level: float = 0.15
+    # back-projections of the output onto Wald's consistency property (the fused image,
+    # MTF-filtered and decimated, gives back the MS): ``X += interp23tap(ms - D_g(X))``, D_g the
+    # toolbox Gaussian MTF with the generic gain 0.3 (the sensor is not known); no parameters
+    consistency: int = 0
     extra: dict = field(default_factory=dict)
 
     def validate(self) -> "SUMDUNConfig":
@@ -100,6 +104,9 @@ class SUMDUNConfig:
             raise ValueError(f"input_norm must be 'none' or 'mean', got {self.input_norm!r}")
         if not self.norm_level > 0:
             raise ValueError(f"norm_level must be positive, got {self.norm_level!r}")
+        if not (isinstance(self.consistency, int) and self.consistency >= 0):
+            raise ValueError(f"consistency must be a whole number >= 0 (back-projection "
+                             f"steps), got {self.consistency!r}")
         if self.prox not in ("2d", "3d", "off"):
             raise ValueError(f"prox must be '2d', '3d' or 'off', got {self.prox!r}")
         if self.spim not in SPIM.MODES:
@@ -375,6 +382,21 @@ class SUMDUN(nn.Module):
                                      top)
         return self.start_gate(a, b, pan)
 
+    def project(self, x: torch.Tensor, ms: torch.Tensor) -> torch.Tensor:
+        """``consistency`` back-projection steps ``x += interp23tap(ms - decimate(MTF_g(x)))``
+        on ``(B, C, rh, rw)`` and ``(B, C, h, w)``: each removes most of what remains of the
+        fused image's disagreement with the MS at the MS scale (its low frequencies), leaving
+        the detail above the MTF cut-off to the network. ``MTF_g``: the toolbox's 41-tap
+        Gaussian with the generic Nyquist gain 0.3, replicate borders; decimation with the
+        toolbox phase (the Wald reduction of :func:`sumdun.degrade.wald`)."""
+        from ..degrade import decimate, mtf_filter
+
+        r = self.cfg.ratio
+        k = torch.from_numpy(mtf_kernels("generic", r, n_bands=1)[0]).to(x.dtype)
+        for _ in range(self.cfg.consistency):
+            x = x + interp23tap(ms - decimate(mtf_filter(x, k.to(x.device)), r), r)
+        return x
+
     def forward(self, ms: torch.Tensor, pan: torch.Tensor,
                 text_embeds: torch.Tensor | None = None, return_stages: bool = False,
                 prompt_drop: torch.Tensor | None = None):
@@ -411,6 +433,9 @@ class SUMDUN(nn.Module):
                 x, feat = self.spmns[k](x, pan, t, carry)
                 feats.append(feat)
             stages.append(x)
+        if self.cfg.consistency:
+            x = self.project(x, ms)
+            stages[-1] = x
         if gain is not None:
             x, stages = x * gain, [st * gain for st in stages]
         return (x, stages, band_w) if return_stages else x

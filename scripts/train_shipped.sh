@@ -11,6 +11,9 @@
 #    from the step-5 weights); the shipped weights are runs/sumdun_small_input_norm/best. The
 #    shipped run stopped step 1 after 21 of 25 epochs and step 2 after 9 of 14, and steps 1-4
 #    saw stats-1 prompts (see meta.json's provenance).
+# 4. step 7 trains nothing: the shipped meta.json sets consistency: 3 (three parameter-free
+#    back-projections of the output onto Wald's consistency property), chosen on the val
+#    stripes (see meta.json's step7_selection); set below on the installed meta.json.
 set -euo pipefail
 PY=${PY:-.venv/bin/python}
 SUMDUN=${SUMDUN:-.venv/bin/sumdun}
@@ -27,3 +30,11 @@ $SUMDUN train --config configs/sumdun_small_stats2_prompts.yaml "$@"
 # step 6 starts from the step-5 weights, installed under the name sumdun_small
 cp runs/sumdun_small_stats2_prompts/best/model.safetensors src/sumdun/weights/sumdun_small/
 $SUMDUN train --config configs/sumdun_small_input_norm.yaml "$@"
+cp runs/sumdun_small_input_norm/best/model.safetensors src/sumdun/weights/sumdun_small/
+$PY - <<'PYEOF'
+import json
+p = "src/sumdun/weights/sumdun_small/meta.json"
+m = json.load(open(p))  # the packaged metadata (provenance); only the model changes
+m["model_config"]["consistency"] = 3
+json.dump(m, open(p, "w"), indent=2)
+PYEOF

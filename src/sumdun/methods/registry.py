@@ -61,6 +61,9 @@ def default_method() -> str:
 
 
 _FIXED = ("ms", "pan", "sensor", "ratio")
+#: integer options whose default is None but take 0 (SUM-DUN's ``consistency``: None keeps the
+#: weights' own number of back-projection steps, 0 switches them off)
+_ZERO_ALLOWED = frozenset({"consistency"})
 
 
 def method_options(method: str) -> dict[str, inspect.Parameter]:
@@ -94,7 +97,7 @@ def validate_options(method: str, options: dict) -> None:
         if base == "int":
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
                 raise UsageError(f"option {key} of {method!r} must be an integer, got {value!r}")
-            least = 0 if allowed[key].default == 0 else 1
+            least = 0 if allowed[key].default == 0 or key in _ZERO_ALLOWED else 1
             if value < least:
                 raise UsageError(f"option {key} of {method!r} must be an integer >= {least}, "
                                  f"got {value} (default {allowed[key].default})")

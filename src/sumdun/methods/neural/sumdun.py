@@ -1,6 +1,8 @@
 """SUM-DUN in the fusion registry, with the shipped weights (``sumdun.weights``)."""
 from __future__ import annotations
 
+import copy
+import dataclasses
 import math
 import warnings
 
@@ -74,12 +76,15 @@ def prepare(ms, pan, sensor, ratio, weights: str = "sumdun_small", prompt="stats
             device: str = "cpu", bits: int | None = None, data_range: float | None = None,
             prompt_meta: dict | None = None, adapt: int = 0, adapt_mode: str = "fr",
             adapt_seed: int = 0, adapt_seconds: float | None = None,
-            save_adapted: str | None = None, progress: bool = False, note: dict | None = None):
+            save_adapted: str | None = None, progress: bool = False, note: dict | None = None,
+            consistency: int | None = None):
     """``(model, text embedding or None, input scale)`` for a pair ``(B, C, h, w)``, ``(B, 1,
-    rh, rw)``: the weights, adapted to the pair first when ``adapt`` steps are asked
+    rh, rw)``: the weights (with ``consistency`` back-projection steps instead of their own
+    when given), adapted to the pair first when ``adapt`` steps are asked
     (:mod:`sumdun.engine.adapt`, on a copy) and then saved to ``save_adapted`` with ``note``
     in their metadata."""
     model, meta = _pretrained(weights, device)
+    model = with_consistency(model, consistency)
     scale = data_scale(ms, pan, sensor, bits, data_range)
     text = _prompt(ms, pan, sensor, ratio, meta, prompt, scale, prompt_meta)
     if adapt:
@@ -99,14 +104,27 @@ def prepare(ms, pan, sensor, ratio, weights: str = "sumdun_small", prompt="stats
     return model, text, scale
 
 
+def with_consistency(model, steps: int | None):
+    """``model``, or a twin sharing its parameters that runs ``steps`` back-projection steps
+    (``SUMDUNConfig.consistency``) at its output; the cached model is never changed."""
+    if steps is None or steps == model.cfg.consistency:
+        return model
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise ValueError(f"consistency must be a whole number >= 0 (back-projection steps; "
+                         f"0 switches it off), got {steps!r}")
+    twin = copy.copy(model)
+    twin.cfg = dataclasses.replace(model.cfg, consistency=steps)
+    return twin
+
+
 def sumdun(ms, pan, sensor, ratio, weights: str = "sumdun_small", prompt="stats",
            device: str = "cpu", bits: int | None = None, data_range: float | None = None,
            prompt_meta: dict | None = None, adapt: int = 0, adapt_mode: str = "fr",
            adapt_seed: int = 0, adapt_seconds: float | None = None,
-           save_adapted: str | None = None):
+           save_adapted: str | None = None, consistency: int | None = None):
     model, text, scale = prepare(ms, pan, sensor, ratio, weights, prompt, device, bits,
                                  data_range, prompt_meta, adapt, adapt_mode, adapt_seed,
-                                 adapt_seconds, save_adapted)
+                                 adapt_seconds, save_adapted, consistency=consistency)
     return run_network(model, ms, pan, text, scale, ratio, device,
                        max(model.cfg.stage_scales()))
 
@@ -136,7 +154,8 @@ def _register() -> None:
     if "sumdun_small" in available():  # joins the registry once its weights ship
         register("sumdun", "SUM-DUN deep unrolling network, shipped sumdun_small weights "
                  "(prompt='stats' (default), a text, or None; weights= a checkpoint folder; bits= or "
-                 "data_range= when the data are not on the sensor's bit depth)",
+                 "data_range= when the data are not on the sensor's bit depth; consistency= "
+                 "back-projection steps at the output, default the weights' own)",
                  family="neural")(sumdun)
 
 

@@ -46,8 +46,11 @@ def measure(name: str, overrides: dict, bands: int) -> dict:
     return out
 
 
-#: the shipped sumdun_small's options beyond the registry's defaults (its meta.json)
-SHIPPED = {"initial_estimate": "bt-h", "input_norm": "mean", "consistency": 3}
+def shipped_config() -> dict:
+    """The shipped sumdun_small's model configuration, from its meta.json."""
+    from sumdun.weights import weights_dir
+
+    return json.loads((weights_dir("sumdun_small") / "meta.json").read_text())["model_config"]
 
 
 def main(quick: bool) -> None:
@@ -57,7 +60,7 @@ def main(quick: bool) -> None:
 
     rows = [(n, "", {}) for n in ("sumdun_tiny", "sumdun_small", "sumdun_base")
             if not (quick and n == "sumdun_base")]
-    rows.insert(2, ("sumdun_small", "as shipped (bt-h start, consistency 3)", SHIPPED))
+    rows.insert(2, ("sumdun_small", "as shipped (its meta.json)", shipped_config()))
     rows += [("sumdun_small", label, o) for label, o in ABLATIONS.items()]
     print(f"SUM-DUN forward, PAN 256 x 256, batch 1, float32, {torch.get_num_threads()} threads")
     print(f"{'model':14} {'ablation':38} {'bands':>5} {'params':>9} {'ms':>8} {'peak MiB':>9} "

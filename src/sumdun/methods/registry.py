@@ -61,9 +61,6 @@ def default_method() -> str:
 
 
 _FIXED = ("ms", "pan", "sensor", "ratio")
-#: integer options whose default is None but take 0 (SUM-DUN's ``consistency``: None keeps the
-#: weights' own number of back-projection steps, 0 switches them off)
-_ZERO_ALLOWED = frozenset({"consistency"})
 
 
 def method_options(method: str) -> dict[str, inspect.Parameter]:
@@ -83,7 +80,8 @@ def _kind(p: inspect.Parameter) -> str:
 def validate_options(method: str, options: dict) -> None:
     """Check ``options`` against the method's signature before any work: unknown names, and
     values of the wrong type (an integer option must be positive, or non-negative when its
-    default is 0: a seed, a step count that is off by default).
+    default is 0, a seed or a step count that is off by default, or when the method lists it in
+    ``zero_ok``).
     Raises :class:`~sumdun.errors.UsageError` naming the option, what it takes and the fix."""
     allowed = method_options(method)
     for key, value in options.items():
@@ -97,7 +95,7 @@ def validate_options(method: str, options: dict) -> None:
         if base == "int":
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
                 raise UsageError(f"option {key} of {method!r} must be an integer, got {value!r}")
-            least = 0 if allowed[key].default == 0 or key in _ZERO_ALLOWED else 1
+            least = 0 if allowed[key].default == 0 or key in get_method(method).zero_ok else 1
             if value < least:
                 raise UsageError(f"option {key} of {method!r} must be an integer >= {least}, "
                                  f"got {value} (default {allowed[key].default})")

@@ -109,11 +109,8 @@ def with_consistency(model, steps: int | None):
     (``SUMDUNConfig.consistency``) at its output; the cached model is never changed."""
     if steps is None or steps == model.cfg.consistency:
         return model
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"consistency must be a whole number >= 0 (back-projection steps; "
-                         f"0 switches it off), got {steps!r}")
     twin = copy.copy(model)
-    twin.cfg = dataclasses.replace(model.cfg, consistency=steps)
+    twin.cfg = dataclasses.replace(model.cfg, consistency=steps).validate()
     return twin
 
 
@@ -155,8 +152,8 @@ def _register() -> None:
         register("sumdun", "SUM-DUN deep unrolling network, shipped sumdun_small weights "
                  "(prompt='stats' (default), a text, or None; weights= a checkpoint folder; bits= or "
                  "data_range= when the data are not on the sensor's bit depth; consistency= "
-                 "back-projection steps at the output, default the weights' own)",
-                 family="neural")(sumdun)
+                 "back-projection steps at the output, default the weights' own, 0 none)",
+                 family="neural", zero_ok=("consistency",))(sumdun)
 
 
 _register()

@@ -2,9 +2,12 @@
 
 Leave-one-sensor-out: for WorldView-2 and WorldView-3 in turn, the model trained without that
 sensor by ``benchmarks/generalization.py --loso`` (trained here first when ``--work`` does not
-hold it yet) fuses the held-out sensor's scenes of ``../shared/data`` with no adaptation and
-with each adaptation mode (``rr``, ``fr``, ``both``; ``--steps`` steps, seed 0), next to every
-classical method:
+hold it yet) fuses the held-out sensor's scenes of ``../shared/data`` with no adaptation
+(``none``: the network as trained, ``detail_gain`` 0), with the per-band detail gain
+calibrated on the scene at the reduced scale (``gain``: ``detail_gain`` ``--detail-gain``, 0.5
+as the shipped weights; C numbers per scene, no fine-tuning) and with each fine-tuning mode
+(``rr``, ``fr``, ``both``; ``--steps`` steps, seed 0, then fused with the same detail gain), next
+to every classical method:
 
 - reduced resolution: the scene delivered as an 11-bit and an 8-bit product, Wald-degraded;
   adaptation sees only the degraded pair (what the method is given); Q2n and PSNR against the
@@ -15,7 +18,7 @@ Per mode: mean over scenes, and the mean difference to no adaptation with its st
 over the scenes; seconds of adaptation per scene (the PAirMax scenes are 512 x 512 PAN pixels).
 
 Run: python benchmarks/adaptation.py [--steps 30] [--work runs/loso] [--methods ...]
-     [--modes none,fr] [--start 'bt-h|mtf-glp-fs'] [--consistency 3]
+     [--modes none,gain,fr] [--start 'bt-h|mtf-glp-fs'] [--consistency 3] [--detail-gain 0.5]
 """
 from __future__ import annotations
 
@@ -33,16 +36,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from generalization import (LOSO_SENSORS, load_scenes, product, reduced_pair,  # noqa: E402
                             score, train_fold)
 
-MODES = ("none", "rr", "fr", "both")
+MODES = ("none", "gain", "rr", "fr", "both")
 
 
-def _fuse(ms, pan, sensor, method, weights, mode, steps):
+def _fuse(ms, pan, sensor, method, weights, mode, steps, detail_gain=0.5):
     from sumdun.fusion import fuse
 
     opts = {}
     if method == "sumdun":
         opts["weights"] = str(weights)
-        if mode != "none":
+        opts["detail_gain"] = 0.0 if mode == "none" else detail_gain
+        if mode not in ("none", "gain"):
             opts.update(adapt=steps, adapt_mode=mode, adapt_seed=0)
     t0 = time.perf_counter()
     with warnings.catch_warnings():
@@ -51,7 +55,7 @@ def _fuse(ms, pan, sensor, method, weights, mode, steps):
     return out, time.perf_counter() - t0
 
 
-def run_scene(ms, pan, sensor, weights, classical, steps, modes=MODES):
+def run_scene(ms, pan, sensor, weights, classical, steps, modes=MODES, detail_gain=0.5):
     """``{row: {"11-bit": (Q2n, PSNR), "8-bit linear": ..., "HQNR": h, "s": seconds}}``."""
     from sumdun.metrics import full_resolution
 
@@ -62,13 +66,15 @@ def run_scene(ms, pan, sensor, weights, classical, steps, modes=MODES):
         ms_lr, pan_lr = reduced_pair(ms_p, pan_p, sensor, dtype)
         for r in rows:
             method, _, mode = r.partition(" ")
-            fused, sec = _fuse(ms_lr, pan_lr, sensor, method, weights, mode or "none", steps)
+            fused, sec = _fuse(ms_lr, pan_lr, sensor, method, weights, mode or "none", steps,
+                               detail_gain)
             res[r][variant] = score(fused, ms_p, top, True)
             res[r].setdefault("s", {})[variant] = sec
     ms_i, pan_i = np.rint(ms).astype(np.uint16), np.rint(pan).astype(np.uint16)
     for r in rows:
         method, _, mode = r.partition(" ")
-        fused, sec = _fuse(ms_i, pan_i, sensor, method, weights, mode or "none", steps)
+        fused, sec = _fuse(ms_i, pan_i, sensor, method, weights, mode or "none", steps,
+                           detail_gain)
         try:
             res[r]["HQNR"] = full_resolution(np.clip(fused, 0, 2047), ms_i, pan_i,
                                              sensor)["HQNR"]
@@ -127,6 +133,8 @@ def main() -> None:
                     "(generalization.py --loso --start)")
     ap.add_argument("--consistency", type=int, default=0, help="the fold models' "
                     "back-projection steps (generalization.py --loso --consistency)")
+    ap.add_argument("--detail-gain", type=float, default=0.5, help="detail_gain of every "
+                    "SUM-DUN row but none (default 0.5, as the shipped weights)")
     ap.add_argument("--held-out", default=",".join(LOSO_SENSORS))
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
@@ -145,8 +153,8 @@ def main() -> None:
                              consistency=args.consistency)
         names = [n for n, (_, _, s) in EXTRA_SCENES.items() if s == held_out]
         scenes = load_scenes(names)
-        per_scene = [run_scene(ms, pan, s, weights, classical, args.steps, modes)
-                     for ms, pan, s in scenes.values()]
+        per_scene = [run_scene(ms, pan, s, weights, classical, args.steps, modes,
+                               args.detail_gain) for ms, pan, s in scenes.values()]
         out[held_out] = dict(zip(scenes, per_scene))
         report(f"{held_out} held out: the model trained without it, {args.steps} adaptation "
                "steps", per_scene, classical)

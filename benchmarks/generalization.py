@@ -106,8 +106,9 @@ def score(fused, gt, top, integer):
     return r["Q2n"], r["PSNR"]
 
 
-def run_case(ms, pan, sensor, methods, variant, bands, weights):
-    """``{method: (Q2n, PSNR)}`` for one scene, product and band set."""
+def run_case(ms, pan, sensor, methods, variant, bands, weights, sumdun_options=None):
+    """``{method: (Q2n, PSNR)}`` for one scene, product and band set (``sumdun_options``:
+    fusion options of SUM-DUN, e.g. ``{"detail_gain": 0.5}``)."""
     from sumdun.fusion import fuse
 
     ms_p, pan_p, top, dtype = product(ms, pan, variant)
@@ -120,7 +121,9 @@ def run_case(ms, pan, sensor, methods, variant, bands, weights):
     integer = top > 1
     res = {}
     for m in methods:
-        opts = {"weights": weights} if (m == "sumdun" and weights) else {}
+        opts = {}
+        if m == "sumdun":
+            opts = {**({"weights": weights} if weights else {}), **(sumdun_options or {})}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             fused = fuse(ms_lr, pan_lr, m, sensor=sensor_arg, **opts)
@@ -214,7 +217,7 @@ def train_fold(held_out: str, work: Path, steps: int, start: str = "bt-h",
 
 
 def loso(methods, steps: int, work: Path, start: str = "bt-h", band_aug: float = 0.0,
-         consistency: int = 0, held: tuple = LOSO_SENSORS) -> dict:
+         consistency: int = 0, held: tuple = LOSO_SENSORS, sumdun_options=None) -> dict:
     from sumdun.io.extra import EXTRA_SCENES
 
     results = {}
@@ -223,8 +226,8 @@ def loso(methods, steps: int, work: Path, start: str = "bt-h", band_aug: float =
         names = [n for n, (_, _, s) in EXTRA_SCENES.items() if s == held_out]
         scenes = load_scenes(names)
         for variant in ("11-bit", "8-bit linear"):
-            rows = [run_case(ms, pan, s, methods, variant, len(ms), str(weights))
-                    for ms, pan, s in scenes.values()]
+            rows = [run_case(ms, pan, s, methods, variant, len(ms), str(weights),
+                             sumdun_options) for ms, pan, s in scenes.values()]
             results[f"{held_out} {variant}"] = dict(zip(scenes, rows))
             table(f"leave {held_out} out: a model trained without {held_out}, on the "
                   f"{held_out} scenes, {variant}", rows, methods)
@@ -251,6 +254,8 @@ def main() -> None:
                     "batches on a random subset and order of their bands (band_aug)")
     ap.add_argument("--consistency", type=int, default=0, help="--loso: back-projection "
                     "steps onto Wald's consistency at the model's output (consistency)")
+    ap.add_argument("--detail-gain", type=float, default=None, help="SUM-DUN's detail_gain at "
+                    "fusion (0 to 1; default the weights' own: 0.5 shipped, 0 for fold models)")
     ap.add_argument("--held-out", default=",".join(LOSO_SENSORS), help="--loso: the sensors "
                     "to leave out in turn")
     ap.add_argument("--work", default="runs/loso", help="--loso: data and runs (resumable)")
@@ -262,9 +267,10 @@ def main() -> None:
         raise SystemExit("../shared/data is not on this machine (set SUMDUN_SHARED_DATA)")
     methods = args.methods.split(",") if args.methods else [
         m for m in list_methods() if get_method(m).family == "classical" or m == "sumdun"]
+    sd_opts = {} if args.detail_gain is None else {"detail_gain": args.detail_gain}
     if args.loso:
         res = loso(methods, args.steps, Path(args.work), args.start, args.band_aug,
-                   args.consistency, tuple(args.held_out.split(",")))
+                   args.consistency, tuple(args.held_out.split(",")), sd_opts)
         if args.json:
             Path(args.json).write_text(json.dumps(res, indent=1))
         return
@@ -272,12 +278,12 @@ def main() -> None:
     t0 = time.time()
     results = {"variants": {}, "bands": {}}
     for variant in args.variants.split(","):
-        rows = [run_case(ms, pan, s, methods, variant, len(ms), args.weights)
+        rows = [run_case(ms, pan, s, methods, variant, len(ms), args.weights, sd_opts)
                 for ms, pan, s in scenes.values()]
         results["variants"][variant] = dict(zip(scenes, rows))
         table(f"{variant} products, all bands", rows, methods)
     for nb in (int(b) for b in args.bands.split(",")):
-        rows = [run_case(ms, pan, s, methods, "11-bit", nb, args.weights)
+        rows = [run_case(ms, pan, s, methods, "11-bit", nb, args.weights, sd_opts)
                 for ms, pan, s in scenes.values() if len(ms) == 8]
         results["bands"][nb] = rows
         table(f"{nb} bands of the 8-band scenes, 11-bit", rows, methods)

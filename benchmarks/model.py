@@ -2,6 +2,9 @@
 this CPU, for a 256 x 256 PAN patch (MS 64 x 64) with 4 and 8 bands, batch 1, float32,
 inference (no grad). Each configuration runs in its own process, so peak RSS is its own.
 
+The "sumdun.fuse" row is the shipped weights as a user calls them (no prompt), with the
+fusion-time ``detail_gain`` pass on the reduced pair (its parameter count is not shown).
+
 Run: python benchmarks/model.py [--quick]   (--quick skips sumdun_base, which takes minutes)
 Target: sumdun_small >= 0.2 PAN Mpx/s with 8 bands (a 3340 x 3340 scene in under a minute).
 """
@@ -20,6 +23,18 @@ def run_one(name: str, overrides: str, bands: int) -> None:
     from sumdun.models import create_model
 
     torch.manual_seed(0)
+    if name == "fuse":  # the shipped weights through sumdun.fuse: + the detail-gain pass
+        from sumdun.fusion import fuse
+
+        ms, pan = torch.rand(1, bands, 64, 64) * 2047, torch.rand(1, 1, 256, 256) * 2047
+        fuse(ms, pan, "sumdun", sensor=None, prompt=None)
+        times = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            fuse(ms, pan, "sumdun", sensor=None, prompt=None)
+            times.append(time.perf_counter() - t0)
+        print(json.dumps({"params": 0, "seconds": min(times)}))
+        return
     model = create_model(name, **json.loads(overrides)).eval()
     ms, pan = torch.rand(1, bands, 64, 64), torch.rand(1, 1, 256, 256)
     text = torch.randn(1, model.cfg.text_dim)
@@ -61,6 +76,7 @@ def main(quick: bool) -> None:
     rows = [(n, "", {}) for n in ("sumdun_tiny", "sumdun_small", "sumdun_base")
             if not (quick and n == "sumdun_base")]
     rows.insert(2, ("sumdun_small", "as shipped (its meta.json)", shipped_config()))
+    rows.insert(3, ("fuse", "as shipped, sumdun.fuse (+ detail gain)", {}))
     rows += [("sumdun_small", label, o) for label, o in ABLATIONS.items()]
     print(f"SUM-DUN forward, PAN 256 x 256, batch 1, float32, {torch.get_num_threads()} threads")
     print(f"{'model':14} {'ablation':38} {'bands':>5} {'params':>9} {'ms':>8} {'peak MiB':>9} "

@@ -11,7 +11,7 @@ Tile-local vs per-tile statistics: EXP is purely local, so tiling reproduces the
 result away from tile edges. Methods that estimate gains or regressions over the image (BT-H,
 GSA, C-GSA (its segmentation too), AWLP, BDSD, BDSD-PC, PRACS, MTF-GLP, MTF-GLP-HPM,
 MTF-GLP-FS) estimate them per tile, and SUM-DUN's channel attention and band weights (and
-its BT-H initial estimate) see the whole tile: their tiles are consistent where the
+its BT-H initial estimate and ``detail_gain`` calibration) see the whole tile: their tiles are consistent where the
 scene is homogeneous and blended without seams where it is not. Use a larger ``tile`` for
 statistics closer to the scene's.
 """

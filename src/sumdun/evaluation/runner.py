@@ -99,8 +99,9 @@ def training_budgets(specs) -> list[str]:
                 runs = [int(n) for n in re.findall(r"(\d+) of \d+",
                                                    meta["provenance"].get("epochs_run", ""))]
                 what = (f"{sum(runs)} epochs in {len(runs)} steps" if runs else "see meta.json")
-                steps = meta.get("model_config", {}).get("consistency")
-                then = f", then `consistency: {steps}` (no training)" if steps else ""
+                mc = meta.get("model_config", {})
+                fusion = [f"{k}: {mc[k]}" for k in ("consistency", "detail_gain") if mc.get(k)]
+                then = (f", then `{'`, `'.join(fusion)}` (no training)" if fusion else "")
                 parts.append(f"{f.name}: {what} ({meta['provenance'].get('hardware', '')}; "
                              f"meta.json provenance){then}")
         lines.append(f"- {label}: " + ("; ".join(parts) or "budget not recorded"))

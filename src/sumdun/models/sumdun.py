@@ -92,6 +92,10 @@ class SUMDUNConfig:
     # MTF-filtered and decimated, gives back the MS): ``X += interp23tap(ms - D_g(X))``, D_g the
     # toolbox Gaussian MTF with the generic gain 0.3 (the sensor is not known); no parameters
     consistency: int = 0
+    # at fusion only (not in forward(), not in training): the share of the per-band detail gain
+    # estimated on the scene at the reduced scale that the fusion applies (0 off, 1 all of it;
+    # :mod:`sumdun.methods.neural.detail_gain`)
+    detail_gain: float = 0.0
     extra: dict = field(default_factory=dict)
 
     def validate(self) -> "SUMDUNConfig":
@@ -107,6 +111,10 @@ class SUMDUNConfig:
         if not (isinstance(self.consistency, int) and self.consistency >= 0):
             raise ValueError(f"consistency must be a whole number >= 0 (back-projection "
                              f"steps), got {self.consistency!r}")
+        if isinstance(self.detail_gain, bool) or not (
+                isinstance(self.detail_gain, (int, float)) and 0 <= self.detail_gain <= 1):
+            raise ValueError(f"detail_gain must be a number from 0 (off) to 1 (the whole gain "
+                             f"estimated at the reduced scale), got {self.detail_gain!r}")
         if self.prox not in ("2d", "3d", "off"):
             raise ValueError(f"prox must be '2d', '3d' or 'off', got {self.prox!r}")
         if self.spim not in SPIM.MODES:

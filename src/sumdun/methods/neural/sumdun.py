@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from ..base import register
+from .detail_gain import MIN_MS, apply_detail_gain, estimate_detail_gain, reduced_pair
 
 _CACHE: dict = {}
 
@@ -77,14 +78,14 @@ def prepare(ms, pan, sensor, ratio, weights: str = "sumdun_small", prompt="stats
             prompt_meta: dict | None = None, adapt: int = 0, adapt_mode: str = "fr",
             adapt_seed: int = 0, adapt_seconds: float | None = None,
             save_adapted: str | None = None, progress: bool = False, note: dict | None = None,
-            consistency: int | None = None):
+            consistency: int | None = None, detail_gain: float | None = None):
     """``(model, text embedding or None, input scale)`` for a pair ``(B, C, h, w)``, ``(B, 1,
-    rh, rw)``: the weights (with ``consistency`` back-projection steps instead of their own
-    when given), adapted to the pair first when ``adapt`` steps are asked
+    rh, rw)``: the weights (with ``consistency`` back-projection steps and ``detail_gain``
+    instead of their own when given), adapted to the pair first when ``adapt`` steps are asked
     (:mod:`sumdun.engine.adapt`, on a copy) and then saved to ``save_adapted`` with ``note``
     in their metadata."""
     model, meta = _pretrained(weights, device)
-    model = with_consistency(model, consistency)
+    model = with_fusion_options(model, consistency=consistency, detail_gain=detail_gain)
     scale = data_scale(ms, pan, sensor, bits, data_range)
     text = _prompt(ms, pan, sensor, ratio, meta, prompt, scale, prompt_meta)
     if adapt:
@@ -104,13 +105,15 @@ def prepare(ms, pan, sensor, ratio, weights: str = "sumdun_small", prompt="stats
     return model, text, scale
 
 
-def with_consistency(model, steps: int | None):
-    """``model``, or a twin sharing its parameters that runs ``steps`` back-projection steps
-    (``SUMDUNConfig.consistency``) at its output; the cached model is never changed."""
-    if steps is None or steps == model.cfg.consistency:
+def with_fusion_options(model, **values):
+    """``model``, or a twin sharing its parameters whose config takes the given fusion options
+    (``consistency``, ``detail_gain``; None keeps the weights' own); the cached model is never
+    changed."""
+    values = {k: v for k, v in values.items() if v is not None and v != getattr(model.cfg, k)}
+    if not values:
         return model
     twin = copy.copy(model)
-    twin.cfg = dataclasses.replace(model.cfg, consistency=steps).validate()
+    twin.cfg = dataclasses.replace(model.cfg, **values).validate()
     return twin
 
 
@@ -118,12 +121,20 @@ def sumdun(ms, pan, sensor, ratio, weights: str = "sumdun_small", prompt="stats"
            device: str = "cpu", bits: int | None = None, data_range: float | None = None,
            prompt_meta: dict | None = None, adapt: int = 0, adapt_mode: str = "fr",
            adapt_seed: int = 0, adapt_seconds: float | None = None,
-           save_adapted: str | None = None, consistency: int | None = None):
+           save_adapted: str | None = None, consistency: int | None = None,
+           detail_gain: float | None = None):
     model, text, scale = prepare(ms, pan, sensor, ratio, weights, prompt, device, bits,
                                  data_range, prompt_meta, adapt, adapt_mode, adapt_seed,
-                                 adapt_seconds, save_adapted, consistency=consistency)
-    return run_network(model, ms, pan, text, scale, ratio, device,
-                       max(model.cfg.stage_scales()))
+                                 adapt_seconds, save_adapted, consistency=consistency,
+                                 detail_gain=detail_gain)
+    multiple = max(model.cfg.stage_scales())
+    out = run_network(model, ms, pan, text, scale, ratio, device, multiple)
+    share = model.cfg.detail_gain
+    if share and min(ms.shape[-2:]) >= MIN_MS:
+        ms_c, ms_rr, pan_rr = reduced_pair(ms, pan, ratio)
+        fused_rr = run_network(model, ms_rr, pan_rr, text, scale, ratio, device, multiple)
+        out = apply_detail_gain(out, estimate_detail_gain(fused_rr, ms_c, share, ratio), ratio)
+    return out
 
 
 def run_network(model, ms, pan, text, scale: float, ratio: int, device: str,
@@ -152,7 +163,9 @@ def _register() -> None:
         register("sumdun", "SUM-DUN deep unrolling network, shipped sumdun_small weights "
                  "(prompt='stats' (default), a text, or None; weights= a checkpoint folder; bits= or "
                  "data_range= when the data are not on the sensor's bit depth; consistency= "
-                 "back-projection steps at the output, default the weights' own, 0 none)",
+                 "back-projection steps at the output and detail_gain= (0 to 1) the share of "
+                 "the per-band detail gain calibrated at the reduced scale, default the "
+                 "weights' own, 0 none)",
                  family="neural", zero_ok=("consistency",))(sumdun)
 
 

@@ -14,6 +14,9 @@
 # 4. step 7 trains nothing: the shipped meta.json sets consistency: 3 (three parameter-free
 #    back-projections of the output onto Wald's consistency property), chosen on the val
 #    stripes (see meta.json's step7_selection); set below on the installed meta.json.
+# 5. step 8 trains nothing either: detail_gain: 0.5 (fusion applies half the per-band detail
+#    gain calibrated on each scene at the reduced scale), chosen on the val stripes (see
+#    meta.json's step8_selection); set below too.
 set -euo pipefail
 PY=${PY:-.venv/bin/python}
 SUMDUN=${SUMDUN:-.venv/bin/sumdun}
@@ -36,5 +39,6 @@ import json
 p = "src/sumdun/weights/sumdun_small/meta.json"
 m = json.load(open(p))  # the packaged metadata (provenance); only the model changes
 m["model_config"]["consistency"] = 3
+m["model_config"]["detail_gain"] = 0.5
 json.dump(m, open(p, "w"), indent=2)
 PYEOF

@@ -86,3 +86,36 @@ def test_band_augment_subsets_and_orders_ms_and_reference_alike():
     hits = sum(band_augment(ms, gt, 0.3, torch.Generator().manual_seed(s))[0].shape[1] != 8
                for s in range(200))
     assert 35 <= hits <= 85              # about 30 % of 200 (a full-set draw also counts as 8)
+
+
+def test_mtf_augment_remakes_the_ms_from_the_reference_with_other_gains():
+    """With the gain range pinned to 0.3 the MS is exactly the generic-MTF Wald reduction of
+    the reference (filter, gain and decimation phase); gains of 0.2 give a blurrier MS than 0.4;
+    p = 0 or no reference leaves the MS alone; the draw repeats with the seed and picks about p
+    of the samples."""
+    from sumdun.degrade import wald
+    from sumdun.engine.augment import mtf_augment
+
+    ms, pan, gt = _sample(b=4, c=3)
+    ms = ms * 1.1  # not the generic reduction, so a remade sample is seen
+    keep = ms.clone()
+    same = mtf_augment(ms, gt, 1.0, torch.Generator().manual_seed(0), gains=(0.3, 0.3))
+    want = wald(gt, torch.zeros(4, 1, 128, 128, dtype=gt.dtype), "generic")[0]
+    torch.testing.assert_close(same, want)
+    torch.testing.assert_close(ms, keep)  # the input is not modified
+    assert mtf_augment(ms, gt, 0.0, torch.Generator()) is ms
+    assert mtf_augment(ms, None, 1.0, torch.Generator()) is ms
+
+    def detail(x):
+        return float((x - x.mean((-2, -1), keepdim=True)).pow(2).mean())
+    soft = mtf_augment(ms, gt, 1.0, torch.Generator().manual_seed(0), gains=(0.2, 0.2))
+    sharp = mtf_augment(ms, gt, 1.0, torch.Generator().manual_seed(0), gains=(0.4, 0.4))
+    assert detail(soft) < 0.9 * detail(sharp)
+
+    big_ms, _, big_gt = _sample(b=64, c=2, seed=1)
+    a = mtf_augment(big_ms, big_gt, 0.5, torch.Generator().manual_seed(3))
+    b = mtf_augment(big_ms, big_gt, 0.5, torch.Generator().manual_seed(3))
+    torch.testing.assert_close(a, b)
+    changed = int((a - big_ms).flatten(1).abs().amax(1).gt(1e-9).sum())
+    assert 20 <= changed <= 44, changed
+

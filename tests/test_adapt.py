@@ -73,8 +73,8 @@ def test_fuse_adapt_saves_a_checkpoint_and_never_writes_the_shipped_weights(tmp_
 @pytest.mark.skipif("sumdun_small" not in available(), reason="no shipped weights")
 def test_cli_adapts_once_per_scene_and_reuses_the_weights(tmp_path, capsys):
     """sumdun fuse --adapt fine-tunes once on a window of the scene (not per tile), the saved
-    weights fuse the same scene identically through --weights, and bad values are usage
-    errors."""
+    weights fuse the same scene the same way through --weights (to the rounding of a few
+    pixels), and bad values are usage errors."""
     rasterio = pytest.importorskip("rasterio")
     from sumdun.cli import main
     from synthetic import write_pair
@@ -87,7 +87,11 @@ def test_cli_adapts_once_per_scene_and_reuses_the_weights(tmp_path, capsys):
     assert main(args + [str(tmp_path / "b.tif"), "--sensor", "qb", "--tile", "256",
                         "--weights", str(tmp_path / "w"), "-q"]) == 0
     with rasterio.open(tmp_path / "a.tif") as a, rasterio.open(tmp_path / "b.tif") as b:
-        np.testing.assert_array_equal(a.read(), b.read())
+        va, vb = a.read().astype(int), b.read().astype(int)
+    # the same weights on the same tiles; float32 CPU kernels may differ in the last bits
+    # between two calls (buffer alignment), which flips the rounding of a few uint16 pixels
+    # (seen: 117 of 1048576 by 1 DN); another set of weights would differ everywhere
+    assert np.abs(va - vb).max() <= 1 and (va != vb).mean() < 1e-3
     from sumdun.engine.checkpoint import load_checkpoint
 
     assert load_checkpoint(tmp_path / "w")["meta"]["adapted"]["steps"] == 3  # once, 3 steps

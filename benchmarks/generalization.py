@@ -183,7 +183,8 @@ def build_fold(held_out: str, root: Path) -> tuple[list[str], list[str]]:
 
 
 def train_fold(held_out: str, work: Path, steps: int, start: str = "bt-h",
-               band_aug: float = 0.0, consistency: int = 0, mtf_aug: float = 0.0) -> Path:
+               band_aug: float = 0.0, consistency: int = 0, mtf_aug: float = 0.0,
+               pan_aug: float = 0.0) -> Path:
     """A model that never saw ``held_out``, trained for about ``steps`` batches of 8 (whole
     epochs) from the starting estimate ``start`` (with ``band_aug`` of the batches on band
     subsets); returns its best checkpoint folder."""
@@ -196,7 +197,7 @@ def train_fold(held_out: str, work: Path, steps: int, start: str = "bt-h",
     tag = start.replace("|", "-gated-")  # no shell metacharacter in the folder name
     tag = (("" if start == "bt-h" else f"_{tag}") + (f"_bands{band_aug:g}" if band_aug else "")
            + (f"_consistency{consistency}" if consistency else "")
-           + (f"_mtf{mtf_aug:g}" if mtf_aug else ""))
+           + (f"_mtf{mtf_aug:g}" if mtf_aug else "") + (f"_pan{pan_aug:g}" if pan_aug else ""))
     out = work / f"without_{held_out}{tag}"
     if (out / "best" / "model.safetensors").exists() and (out / "done").exists():
         return out / "best"
@@ -211,7 +212,7 @@ def train_fold(held_out: str, work: Path, steps: int, start: str = "bt-h",
         "consistency": consistency},
         train=train, val=val, out_dir=str(out), batch_size=8, epochs=epochs, lr=1e-3,
         warmup_steps=50, q2n_weight=0.2, radiometric_aug=0.25, band_aug=band_aug,
-        mtf_aug=mtf_aug, seed=0,
+        mtf_aug=mtf_aug, pan_aug=pan_aug, seed=0,
         progress=True)
     fit(cfg, resume=(out / "last").exists())
     (out / "done").write_text("")
@@ -220,12 +221,13 @@ def train_fold(held_out: str, work: Path, steps: int, start: str = "bt-h",
 
 def loso(methods, steps: int, work: Path, start: str = "bt-h", band_aug: float = 0.0,
          consistency: int = 0, held: tuple = LOSO_SENSORS, sumdun_options=None,
-         mtf_aug: float = 0.0) -> dict:
+         mtf_aug: float = 0.0, pan_aug: float = 0.0) -> dict:
     from sumdun.io.extra import EXTRA_SCENES
 
     results = {}
     for held_out in held:
-        weights = train_fold(held_out, work, steps, start, band_aug, consistency, mtf_aug)
+        weights = train_fold(held_out, work, steps, start, band_aug, consistency, mtf_aug,
+                             pan_aug)
         names = [n for n, (_, _, s) in EXTRA_SCENES.items() if s == held_out]
         scenes = load_scenes(names)
         for variant in ("11-bit", "8-bit linear"):
@@ -257,6 +259,8 @@ def main() -> None:
                     "batches on a random subset and order of their bands (band_aug)")
     ap.add_argument("--mtf-aug", type=float, default=0.0, help="--loso: share of training "
                     "samples whose MS is made again with other sensors' MTF gains (mtf_aug)")
+    ap.add_argument("--pan-aug", type=float, default=0.0, help="--loso: share of training "
+                    "samples whose PAN is partly another spectral response (pan_aug)")
     ap.add_argument("--consistency", type=int, default=0, help="--loso: back-projection "
                     "steps onto Wald's consistency at the model's output (consistency)")
     ap.add_argument("--detail-gain", type=float, default=None, help="SUM-DUN's detail_gain at "
@@ -275,7 +279,8 @@ def main() -> None:
     sd_opts = {} if args.detail_gain is None else {"detail_gain": args.detail_gain}
     if args.loso:
         res = loso(methods, args.steps, Path(args.work), args.start, args.band_aug,
-                   args.consistency, tuple(args.held_out.split(",")), sd_opts, args.mtf_aug)
+                   args.consistency, tuple(args.held_out.split(",")), sd_opts, args.mtf_aug,
+                   args.pan_aug)
         if args.json:
             Path(args.json).write_text(json.dumps(res, indent=1))
         return

@@ -119,3 +119,36 @@ def test_mtf_augment_remakes_the_ms_from_the_reference_with_other_gains():
     changed = int((a - big_ms).flatten(1).abs().amax(1).gt(1e-9).sum())
     assert 20 <= changed <= 44, changed
 
+
+
+def test_pan_augment_mixes_in_another_spectral_response_at_the_pan_mean():
+    """A picked PAN becomes (1 - a) PAN + a s, s a positive mix of the reference's bands scaled
+    to the PAN's mean: with a pinned to 1 and a reference whose bands are constants 1, 2 and 4,
+    s is flat at the PAN mean; with a pinned to 0.5 the PAN's own structure keeps half its
+    contrast; p = 0, no reference or another grid leave the PAN alone; seeded, about p."""
+    from sumdun.engine.augment import pan_augment
+
+    _, pan, gt = _sample(b=4, c=3)
+    keep = pan.clone()
+    flat = torch.ones_like(gt) * torch.tensor([1.0, 2.0, 4.0], dtype=gt.dtype).view(1, 3, 1, 1)
+    whole = pan_augment(pan, flat, 1.0, torch.Generator().manual_seed(0), mix=(1.0, 1.0))
+    torch.testing.assert_close(whole, pan.mean((-2, -1), keepdim=True).expand_as(pan))
+    half = pan_augment(pan, flat, 1.0, torch.Generator().manual_seed(0), mix=(0.5, 0.5))
+    torch.testing.assert_close(half - half.mean((-2, -1), keepdim=True),
+                               0.5 * (pan - pan.mean((-2, -1), keepdim=True)))
+    torch.testing.assert_close(pan, keep)
+    assert pan_augment(pan, gt, 0.0, torch.Generator()) is pan
+    assert pan_augment(pan, None, 1.0, torch.Generator()) is pan
+    assert pan_augment(pan, gt[..., :16, :16], 1.0, torch.Generator()) is pan
+
+    _, big_pan, big_gt = _sample(b=64, c=4, seed=2)
+    a = pan_augment(big_pan, big_gt, 0.5, torch.Generator().manual_seed(5))
+    b = pan_augment(big_pan, big_gt, 0.5, torch.Generator().manual_seed(5))
+    torch.testing.assert_close(a, b)
+    changed = int((a - big_pan).flatten(1).abs().amax(1).gt(1e-9).sum())
+    assert 20 <= changed <= 44, changed
+    # the band weights differ between samples: another response each time
+    c = pan_augment(big_pan, big_gt, 1.0, torch.Generator().manual_seed(5), mix=(1.0, 1.0))
+    corr = [float(torch.corrcoef(torch.stack([c[i].flatten(), big_pan[i].flatten()]))[0, 1])
+            for i in range(8)]
+    assert max(corr) - min(corr) > 0.05, corr

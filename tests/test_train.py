@@ -421,15 +421,17 @@ def test_band_augmentation_trains_through_q2n_and_resumes_exactly(dataset, tmp_p
         load_config(bad)
 
 
-def test_mtf_augmentation_trains_resumes_exactly_and_changes_training(dataset, tmp_path):
-    """``mtf_aug: 1`` remakes every training MS with other sensors' MTF gains: an interrupted
-    run resumes to the same weights, the weights differ from a run without it, and a share
-    outside [0, 1] is refused."""
+@pytest.mark.parametrize("key", ["mtf_aug", "pan_aug"])
+def test_sensor_augmentations_train_resume_exactly_and_change_training(dataset, tmp_path, key):
+    """``mtf_aug: 1`` (every MS made again with other MTF gains) and ``pan_aug: 1`` (every PAN
+    partly another spectral response): an interrupted run resumes to the same weights, the
+    weights differ from a run without it, and a share outside [0, 1] is refused."""
     out, _ = dataset
     train, val = [str(out / "wv3_train.h5")], [str(out / "wv3_val.h5")]
-    fit(_cfg(tmp_path / "a", train, val, epochs=2, mtf_aug=1.0))
-    fit(_cfg(tmp_path / "b", train, val, epochs=2, mtf_aug=1.0), stop_after=1)
-    fit(_cfg(tmp_path / "b", train, val, epochs=2, mtf_aug=1.0), resume=True)
+    on = {key: 1.0}
+    fit(_cfg(tmp_path / "a", train, val, epochs=2, **on))
+    fit(_cfg(tmp_path / "b", train, val, epochs=2, **on), stop_after=1)
+    fit(_cfg(tmp_path / "b", train, val, epochs=2, **on), resume=True)
     fit(_cfg(tmp_path / "c", train, val, epochs=2))
     a, b, c = (load_checkpoint(tmp_path / k / "last")["weights"] for k in "abc")
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -438,6 +440,6 @@ def test_mtf_augmentation_trains_resumes_exactly_and_changes_training(dataset, t
     from sumdun.errors import UsageError
 
     bad = tmp_path / "bad.yaml"
-    bad.write_text(f"model: sumdun_tiny\ntrain: [{train[0]}]\nmtf_aug: -0.5\n")
-    with pytest.raises(UsageError, match="mtf_aug is a share of samples from 0 to 1"):
+    bad.write_text(f"model: sumdun_tiny\ntrain: [{train[0]}]\n{key}: -0.5\n")
+    with pytest.raises(UsageError, match=f"{key} is a share of samples from 0 to 1"):
         load_config(bad)

@@ -15,6 +15,10 @@ sensor whose PAN covers bands it does not deliver).
 reference by Wald's protocol with MTF gains at Nyquist drawn per band from the range of real
 sensors (0.2 to 0.4: GeoEye-1 and WorldView-4 0.23, IKONOS 0.26-0.29, QuickBird 0.22-0.34,
 WorldView-2/3 0.27-0.365), instead of the sensor's own.
+
+:func:`pan_augment` gives a sample another PAN spectral response: part of its PAN is replaced
+by a random positive combination of the reference's bands (on the PAN grid at reduced
+resolution), matched to the PAN's mean, as a sensor whose PAN weighs the bands differently.
 """
 from __future__ import annotations
 
@@ -23,10 +27,12 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-__all__ = ["radiometric_augment", "band_augment", "mtf_augment"]
+__all__ = ["radiometric_augment", "band_augment", "mtf_augment", "pan_augment"]
 
 #: range of the MS MTF gains at Nyquist drawn by :func:`mtf_augment`
 MTF_GAINS = (0.2, 0.4)
+#: range of the share of the PAN replaced by :func:`pan_augment`
+PAN_MIX = (0.25, 0.75)
 
 #: per-band gain range and offset range (fraction of the sample's mean)
 GAINS = (0.75, 1.25)
@@ -122,3 +128,26 @@ def mtf_augment(ms: torch.Tensor, gt: torch.Tensor | None, p: float,
         k = np.stack([_mtf_kernel(round(float(x) / 0.005) * 0.005, ratio) for x in g[i]])
         out[i] = decimate(mtf_filter(gt[i:i + 1], k), ratio)[0].to(ms.dtype)
     return out
+
+
+def pan_augment(pan: torch.Tensor, gt: torch.Tensor | None, p: float,
+                generator: torch.Generator, mix: tuple = PAN_MIX):
+    """``pan`` ``(B, 1, H, W)`` with each sample, with probability ``p``, replaced by
+    ``(1 - a) pan + a s mean(pan) / mean(s)``, ``s = sum_b w_b gt_b`` a response with band
+    weights ``w`` drawn uniformly on the simplex (Dirichlet(1)) and ``a ~ U(mix)``; ``gt``
+    ``(B, C, H, W)`` is the reference on the PAN's grid (reduced-resolution training). Without
+    a reference, with another grid, or with ``p`` 0, ``pan`` comes back as it is (nothing is
+    drawn). The inputs are not modified."""
+    if p <= 0 or gt is None or gt.shape[-2:] != pan.shape[-2:]:
+        return pan
+    b, c = gt.shape[:2]
+    pick = (torch.rand(b, generator=generator) < p).to(pan.device)
+    w = -torch.log(torch.rand(b, c, generator=generator).clamp(min=1e-12))  # Dirichlet(1)
+    w = (w / w.sum(1, keepdim=True)).to(gt.device, gt.dtype)
+    a = (torch.rand(b, generator=generator) * (mix[1] - mix[0]) + mix[0]).to(pan.device,
+                                                                              pan.dtype)
+    s = (gt * w.view(b, c, 1, 1)).sum(1, keepdim=True)
+    s = s * pan.mean((-2, -1), keepdim=True) / s.mean((-2, -1), keepdim=True).clamp(
+        min=torch.finfo(s.dtype).tiny)
+    mixed = (1 - a.view(b, 1, 1, 1)) * pan + a.view(b, 1, 1, 1) * s.to(pan.dtype)
+    return torch.where(pick.view(b, 1, 1, 1), mixed, pan)

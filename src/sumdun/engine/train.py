@@ -31,7 +31,7 @@ from ..metrics import ergas, psnr, q2n, sam
 from ..metrics.reduced import q2n_map
 from ..models import create_model
 from ..sensors import get_sensor
-from .augment import band_augment, mtf_augment, radiometric_augment
+from .augment import band_augment, mtf_augment, pan_augment, radiometric_augment
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .fr_losses import spatial_consistency_loss, spectral_consistency_loss
 
@@ -63,6 +63,8 @@ class TrainConfig:
     #                               their bands: engine/augment.py
     mtf_aug: float = 0.0          # share of samples whose MS is made again from the reference
     #                               with MTF gains of other sensors (0.2-0.4): engine/augment.py
+    pan_aug: float = 0.0          # share of samples whose PAN is partly replaced by another
+    #                               spectral response (a random mix of the bands): augment.py
     init: str | None = None       # start from these weights (checkpoint folder or shipped name)
     seed: int = 0
     sampling: object = "size"     # "size" or {dataset name: weight}
@@ -155,7 +157,7 @@ def _typed(raw: dict, source) -> dict:
                 "spectral_weight", "spatial_weight"):
         if key in out and out[key] < 0:
             raise UsageError(f"{source}: {key} must not be negative, got {out[key]}")
-    for key in ("radiometric_aug", "band_aug", "mtf_aug"):
+    for key in ("radiometric_aug", "band_aug", "mtf_aug", "pan_aug"):
         if key in out and not 0 <= out[key] <= 1:
             raise UsageError(f"{source}: {key} is a share of samples from 0 to 1, got "
                              f"{out[key]}")
@@ -432,10 +434,11 @@ def fit(cfg: TrainConfig, resume: bool = False, stop_after: int | None = None) -
             pos, real = _rank_share(len(idx), rank, world)
             ms, pan, gt, text = (None if t is None else t.to(device)
                                  for t in train_sets[d].batch(idx[pos]))
-            if cfg.radiometric_aug or cfg.band_aug or cfg.mtf_aug:  # drawn per (seed, epoch,
-                # step): resumes exactly; the sensor's optics first, then the product's radiometry
+            if cfg.radiometric_aug or cfg.band_aug or cfg.mtf_aug or cfg.pan_aug:  # drawn per
+                # (seed, epoch, step): resumes exactly; the sensor first, then the product
                 gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch * 100_003 + i)
                 ms = mtf_augment(ms, gt, cfg.mtf_aug, gen)
+                pan = pan_augment(pan, gt, cfg.pan_aug, gen)
                 ms, pan, gt = radiometric_augment(ms, pan, gt, cfg.radiometric_aug, gen)
                 ms, gt = band_augment(ms, gt, cfg.band_aug, gen)  # exactly, on every rank
             if drop is not None:

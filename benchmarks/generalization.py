@@ -186,8 +186,9 @@ def train_fold(held_out: str, work: Path, steps: int, start: str = "bt-h",
                band_aug: float = 0.0, consistency: int = 0, mtf_aug: float = 0.0,
                pan_aug: float = 0.0) -> Path:
     """A model that never saw ``held_out``, trained for about ``steps`` batches of 8 (whole
-    epochs) from the starting estimate ``start`` (with ``band_aug`` of the batches on band
-    subsets); returns its best checkpoint folder."""
+    epochs) from the starting estimate ``start``, with ``consistency`` back-projection steps
+    and the ``band_aug`` / ``mtf_aug`` / ``pan_aug`` augmentations (TrainConfig); returns its
+    best checkpoint folder (runs/loso/without_<sensor><tag>)."""
     import math
 
     import h5py

@@ -22,8 +22,6 @@ resolution), matched to the PAN's mean, as a sensor whose PAN weighs the bands d
 """
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
 import torch
 
@@ -97,13 +95,6 @@ def band_augment(ms: torch.Tensor, gt: torch.Tensor | None, p: float,
     return ms[:, idx], None if gt is None else gt[:, idx]
 
 
-@lru_cache(maxsize=512)
-def _mtf_kernel(gain: float, ratio: int) -> np.ndarray:
-    from ..kernels import mtf_kernel
-
-    return mtf_kernel(gain, ratio)
-
-
 def mtf_augment(ms: torch.Tensor, gt: torch.Tensor | None, p: float,
                 generator: torch.Generator, gains: tuple = MTF_GAINS):
     """``ms`` ``(B, C, h, w)`` with each sample, with probability ``p``, made again from its
@@ -115,6 +106,7 @@ def mtf_augment(ms: torch.Tensor, gt: torch.Tensor | None, p: float,
     if p <= 0 or gt is None:
         return ms
     from ..degrade import decimate, mtf_filter
+    from ..kernels import mtf_kernel  # cached per (gain, ratio)
 
     b, c = ms.shape[:2]
     ratio = gt.shape[-1] // ms.shape[-1]
@@ -125,7 +117,7 @@ def mtf_augment(ms: torch.Tensor, gt: torch.Tensor | None, p: float,
         return ms
     out = ms.clone()
     for i in pick.nonzero().flatten().tolist():
-        k = np.stack([_mtf_kernel(round(float(x) / 0.005) * 0.005, ratio) for x in g[i]])
+        k = np.stack([mtf_kernel(round(float(x) / 0.005) * 0.005, ratio) for x in g[i]])
         out[i] = decimate(mtf_filter(gt[i:i + 1], k), ratio)[0].to(ms.dtype)
     return out
 

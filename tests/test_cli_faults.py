@@ -299,9 +299,16 @@ def test_ratio_two_pair(tmp_path, capsys):
     p = write_pair(tmp_path, ms, pan, ratio=2)
     rc, _, err = run(["fuse", *p, tmp_path / "o.tif", "--method", "bt-h"], capsys)
     assert rc == 1 and "pass --ratio 2" in one_line_error(err)
-    rc, _, err = run(["fuse", *p, tmp_path / "o.tif", "--method", "sumdun", "--ratio", "2"],
+    rc, _, err = run(["fuse", *p, tmp_path / "o.tif", "--method", "pannet", "--ratio", "2"],
                      capsys)
     assert rc == 2 and "pairs of ratio 4; this pair has ratio 2" in one_line_error(err)
+    # SUM-DUN fuses it on a finer grid, onto the PAN's grid
+    rc, _, _ = run(["fuse", *p, tmp_path / "s.tif", "--method", "sumdun", "--ratio", "2",
+                    "-q"], capsys)
+    assert rc == 0
+    with rasterio.open(tmp_path / "s.tif") as out, rasterio.open(p[1]) as pan_ds:
+        assert (out.width, out.height) == (pan_ds.width, pan_ds.height)
+        assert out.transform == pan_ds.transform and out.count == 4
     rc, _, _ = run(["fuse", *p, tmp_path / "o.tif", "--method", "mtf-glp-hpm", "--ratio", "2",
                     "-q"], capsys)
     assert rc == 0

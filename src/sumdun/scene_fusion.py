@@ -464,8 +464,10 @@ def fuse_geotiff(ms_path: str | os.PathLike, pan_path: str | os.PathLike,
             from .methods.neural.baselines import weights_for
 
             weights_for(method, n_bands, options.get("weights"))  # refused before any work
-            if ratio != 4:
-                raise UsageError(f"{method}'s shipped weights fuse pairs of ratio 4; this pair "
+            # SUM-DUN fuses a ratio-2 pair on a finer grid (methods/neural/finer_grid.py)
+            if ratio != 4 and not (method == "sumdun" and ratio == 2):
+                raise UsageError(f"{method}'s shipped weights fuse pairs of ratio 4"
+                                 f"{' and 2' if method == 'sumdun' else ''}; this pair "
                                  f"has ratio {ratio}: use a classical method (--method "
                                  "mtf-glp-hpm) or weights trained at that ratio (-o weights=DIR)")
             if "bits" not in options and "data_range" not in options:

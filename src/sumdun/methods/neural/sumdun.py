@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 from ..base import register
 from .detail_gain import MIN_MS, apply_detail_gain, estimate_detail_gain, reduced_pair
+from .finer_grid import check_ratio, decimate2, upsample2
 
 _CACHE: dict = {}
 
@@ -123,6 +124,12 @@ def sumdun(ms, pan, sensor, ratio, weights: str = "sumdun_small", prompt="stats"
            adapt_seed: int = 0, adapt_seconds: float | None = None,
            save_adapted: str | None = None, consistency: int | None = None,
            detail_gain: float | None = None):
+    # a pair of a ratio dividing the network's (ratio 2 for ratio-4 weights) is fused on a
+    # finer grid: the PAN interpolated k times, the output decimated back (finer_grid.py)
+    k = check_ratio(ratio, _pretrained(weights, device)[0].cfg.ratio)
+    for _ in range(k.bit_length() - 1):
+        pan = upsample2(pan)
+    ratio *= k  # the pair the network (and its prompt) sees from here on
     model, text, scale = prepare(ms, pan, sensor, ratio, weights, prompt, device, bits,
                                  data_range, prompt_meta, adapt, adapt_mode, adapt_seed,
                                  adapt_seconds, save_adapted, consistency=consistency,
@@ -134,6 +141,8 @@ def sumdun(ms, pan, sensor, ratio, weights: str = "sumdun_small", prompt="stats"
         ms_c, ms_rr, pan_rr = reduced_pair(ms, pan, ratio)
         fused_rr = run_network(model, ms_rr, pan_rr, text, scale, ratio, device, multiple)
         out = apply_detail_gain(out, estimate_detail_gain(fused_rr, ms_c, share, ratio), ratio)
+    for _ in range(k.bit_length() - 1):
+        out = decimate2(out)
     return out
 
 

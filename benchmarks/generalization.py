@@ -1,11 +1,21 @@
-"""How SUM-DUN generalises: scenes it never trained on, delivered at other bit depths and band
+"""How SUM-DUN generalises: sensors it never trained on, delivered at other bit depths and band
 counts, against every classical method, at reduced resolution (Wald's protocol).
 
-Scenes: the ratio-4 extra scenes of ``../shared/data`` (PAirMax WorldView-2 Miami and
+Leave-one-sensor-out (``--loso``, the evidence): for WorldView-2 and WorldView-3 in turn, a
+model is trained from scratch by the shipped weights' own recipe (``sumdun.engine.recipe``:
+``input_norm: mean``, the learned BT-H / MTF-GLP-FS start, ``consistency: 3`` trained through,
+L1 + 0.2 (1 - Q2n), the radiometric augmentation) on every scene of the *other* sensor: its
+dgsamples scene (train stripes; val stripes choose the epoch) and its extra scenes of
+``../shared/data`` (all rows, 64-pixel patches). It then fuses, with the shipped fusion options
+(``detail_gain: 0.5``), the held-out sensor's extra scenes (PAirMax WorldView-2 Miami and
 WorldView-3 Munich, SpaceNet WorldView-3 Shanghai and WorldView-2 Rotterdam; see its
-MANIFEST.md), none of which the shipped weights saw (they trained on the dgsamples Longmont
-scenes only). Each scene is turned into another *product* first, then Wald-degraded in that
-product's units and stored back in its data type, as a user's reduced-resolution test would be:
+MANIFEST.md), against every classical method. ``--steps`` sets the budget of each fold (the
+same number of batches for both, whatever their data; the shipped weights had 2400 on both
+sensors' data). The shipped weights themselves trained on all these scenes: run without
+``--loso`` only with weights that did not (``--weights``).
+
+Each scene is turned into another *product* first, then Wald-degraded in that product's units
+and stored back in its data type, as a user's reduced-resolution test would be:
 
 - ``11-bit``: as delivered (digital numbers, 0-2047);
 - ``8-bit linear``: ``round(x * 255 / 2047)``, uint8;
@@ -19,21 +29,14 @@ product's units and stored back in its data type, as a user's reduced-resolution
 Every method gets the arrays as they are, with the sensor and no bit-depth hint (SUM-DUN reads
 8-bit integers and floats within [0, 1] from the data type, ``fusion.range_from_data``). The
 band-count sweep fuses 3 (B, G, R), 4 (B, G, R, NIR), 5 (B, G, R, red edge, NIR1) and 8 bands of
-the 11-bit products (3 and 5 bands with the generic sensor: no table has their MTF gains).
-Indices: Q2n and PSNR against the product's own MS, in its range (fused values clipped to it).
+the 11-bit products of the 8-band scenes (3 and 5 bands with the generic sensor: no table has
+their MTF gains). Indices: Q2n and PSNR against the product's own MS, in its range (fused values
+clipped to it).
+Not here: Sentinel-2 / Landsat (ratio 2; the network's operators are ratio 4).
 
-Leave-one-sensor-out (``--loso``): for WorldView-2 and WorldView-3 in turn, a model is
-trained from scratch (the shipped recipe's model, ``input_norm: mean``, BT-H start, L1 +
-0.2 (1 - Q2n), the radiometric augmentation) on every scene of the *other* sensor: its
-dgsamples scene (train stripes; val stripes choose the epoch) and its extra scenes (all rows,
-64-pixel patches), and then tested on the held-out sensor's extra scenes against every
-classical method (11-bit and 8-bit products). ``--steps`` sets the budget of each fold
-(the same number of batches for both, whatever their data).
-Not here yet: Sentinel-2 / Landsat (ratio 2; the shipped weights are ratio 4).
-
-Run: python benchmarks/generalization.py [--scenes NAME,...] [--methods sumdun,bt-h,...]
-     [--weights DIR] [--json OUT.json]
-     python benchmarks/generalization.py --loso [--steps 800] [--work runs/loso]
+Run: python benchmarks/generalization.py --loso [--steps 800] [--work runs/loso]
+         [--variants 11-bit,...] [--bands 3,4,5,8] [--json OUT.json]
+     python benchmarks/generalization.py --weights DIR [--scenes NAME,...] [--methods ...]
 """
 from __future__ import annotations
 
@@ -44,6 +47,8 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+
+from sumdun.engine.recipe import SHIPPED
 
 VARIANTS = ("11-bit", "8-bit linear", "8-bit in float32", "8-bit stretched", "16-bit",
             "reflectance")
@@ -157,72 +162,32 @@ def table(title, rows, methods):
 LOSO_SENSORS = ("wv2", "wv3")
 
 
-def build_fold(held_out: str, root: Path) -> tuple[list[str], list[str]]:
-    """Training and validation files of every scene of the sensors other than ``held_out``,
-    with stats prompts; returns ``(train, val)`` paths."""
-    from sumdun.data import build_dataset
-    from sumdun.io import load_sample
-    from sumdun.io.extra import EXTRA_SCENES, load_extra
-    from sumdun.prompts import get_describer, get_encoder
-    from sumdun.prompts.dataset import precompute_prompts
-
-    keep = [s for s in LOSO_SENSORS if s != held_out]
-    if not (root / "manifest.json").exists():
-        build_dataset([load_sample(s) for s in keep], root, patch=128, stride=32)
-        extras = [n for n, (_, _, s) in EXTRA_SCENES.items() if s in keep]
-        build_dataset([load_extra(n) for n in extras], root / "extra", patch=64, stride=32,
-                      fractions=(1.0, 0.0, 0.0), names=extras)
-    train = sorted(str(f) for f in list(root.glob("*_train.h5")) +
-                   list((root / "extra").glob("*_train.h5")))
-    val = sorted(str(f) for f in root.glob("*_val.h5"))
-    describer, encoder = get_describer("stats"), get_encoder("bge-small")
-    for f in train + val:
-        if not Path(f).with_name(Path(f).stem + ".prompts.h5").exists():
-            precompute_prompts(f, describer, encoder, progress=False)
-    return train, val
-
-
 def train_fold(held_out: str, work: Path, steps: int, start: str = "bt-h",
                band_aug: float = 0.0, consistency: int = 0, mtf_aug: float = 0.0,
                pan_aug: float = 0.0) -> Path:
-    """A model that never saw ``held_out``, trained for about ``steps`` batches of 8 (whole
-    epochs) from the starting estimate ``start``, with ``consistency`` back-projection steps
-    and the ``band_aug`` / ``mtf_aug`` / ``pan_aug`` augmentations (TrainConfig); returns its
-    best checkpoint folder (runs/loso/without_<sensor><tag>)."""
-    import math
-
-    import h5py
-
-    from sumdun.engine.train import TrainConfig, fit
+    """A model that never saw ``held_out``: the unified recipe (``sumdun.engine.recipe``, the
+    shipped weights' own) on every scene of the other sensors, for about ``steps`` batches of 8
+    (whole epochs) from the starting estimate ``start``, with ``consistency`` back-projection
+    steps and the ``band_aug`` / ``mtf_aug`` / ``pan_aug`` augmentations; returns its best
+    checkpoint folder (runs/loso/without_<sensor><tag>)."""
+    from sumdun.engine.recipe import RECIPE_SENSORS, train_recipe
 
     tag = start.replace("|", "-gated-")  # no shell metacharacter in the folder name
     tag = (("" if start == "bt-h" else f"_{tag}") + (f"_bands{band_aug:g}" if band_aug else "")
            + (f"_consistency{consistency}" if consistency else "")
            + (f"_mtf{mtf_aug:g}" if mtf_aug else "") + (f"_pan{pan_aug:g}" if pan_aug else ""))
-    out = work / f"without_{held_out}{tag}"
-    if (out / "best" / "model.safetensors").exists() and (out / "done").exists():
-        return out / "best"
-    train, val = build_fold(held_out, work / f"data_without_{held_out}")
-    batches = 0
-    for f in train:
-        with h5py.File(f, "r") as h:
-            batches += math.ceil(len(h["ms"]) / 8)
-    epochs = max(1, math.ceil(steps / batches))
-    cfg = TrainConfig(model="sumdun_small", model_overrides={
-        "initial_estimate": start, "input_norm": "mean", "norm_level": 0.15,
-        "consistency": consistency},
-        train=train, val=val, out_dir=str(out), batch_size=8, epochs=epochs, lr=1e-3,
-        warmup_steps=50, q2n_weight=0.2, radiometric_aug=0.25, band_aug=band_aug,
-        mtf_aug=mtf_aug, pan_aug=pan_aug, seed=0,
-        progress=True)
-    fit(cfg, resume=(out / "last").exists())
-    (out / "done").write_text("")
-    return out / "best"
+    return train_recipe([s for s in RECIPE_SENSORS if s != held_out], work,
+                        work / f"without_{held_out}{tag}", steps, start=start,
+                        consistency=consistency, band_aug=band_aug, mtf_aug=mtf_aug,
+                        pan_aug=pan_aug)
 
 
 def loso(methods, steps: int, work: Path, start: str = "bt-h", band_aug: float = 0.0,
          consistency: int = 0, held: tuple = LOSO_SENSORS, sumdun_options=None,
-         mtf_aug: float = 0.0, pan_aug: float = 0.0) -> dict:
+         mtf_aug: float = 0.0, pan_aug: float = 0.0,
+         variants=("11-bit", "8-bit linear"), bands=()) -> dict:
+    """For each held-out sensor: its fold model on its scenes, every product of ``variants``
+    (all bands) and every band count of ``bands`` (11-bit, its 8-band scenes)."""
     from sumdun.io.extra import EXTRA_SCENES
 
     results = {}
@@ -231,12 +196,19 @@ def loso(methods, steps: int, work: Path, start: str = "bt-h", band_aug: float =
                              pan_aug)
         names = [n for n, (_, _, s) in EXTRA_SCENES.items() if s == held_out]
         scenes = load_scenes(names)
-        for variant in ("11-bit", "8-bit linear"):
+        for variant in variants:
             rows = [run_case(ms, pan, s, methods, variant, len(ms), str(weights),
                              sumdun_options) for ms, pan, s in scenes.values()]
             results[f"{held_out} {variant}"] = dict(zip(scenes, rows))
             table(f"leave {held_out} out: a model trained without {held_out}, on the "
                   f"{held_out} scenes, {variant}", rows, methods)
+        for nb in bands:
+            eight = {n: v for n, v in scenes.items() if len(v[0]) == 8}
+            rows = [run_case(ms, pan, s, methods, "11-bit", nb, str(weights), sumdun_options)
+                    for ms, pan, s in eight.values()]
+            results[f"{held_out} {nb} bands"] = dict(zip(eight, rows))
+            table(f"leave {held_out} out: {nb} bands of its 8-band scenes, 11-bit", rows,
+                  methods)
     return results
 
 
@@ -253,19 +225,21 @@ def main() -> None:
                     "without each sensor and test it there")
     ap.add_argument("--steps", type=int, default=800, help="--loso: training batches per "
                     "fold (whole epochs; 800 took 8 to 13 minutes on 2 cores)")
-    ap.add_argument("--start", default="bt-h", help="--loso: the model's starting estimate "
-                    "(initial_estimate: exp, bt-h, mtf-glp-fs, bt-h+mtf-glp-fs (their mean), "
-                    "'bt-h|mtf-glp-fs' (a learned mix))")
+    ap.add_argument("--start", default=SHIPPED["start"], help="--loso: the model's starting "
+                    "estimate, initial_estimate: exp, bt-h, mtf-glp-fs, bt-h+mtf-glp-fs (their "
+                    "mean), 'bt-h|mtf-glp-fs' (a learned mix; the shipped recipe's, default)")
     ap.add_argument("--band-aug", type=float, default=0.0, help="--loso: share of training "
                     "batches on a random subset and order of their bands (band_aug)")
     ap.add_argument("--mtf-aug", type=float, default=0.0, help="--loso: share of training "
                     "samples whose MS is made again with other sensors' MTF gains (mtf_aug)")
     ap.add_argument("--pan-aug", type=float, default=0.0, help="--loso: share of training "
                     "samples whose PAN is partly another spectral response (pan_aug)")
-    ap.add_argument("--consistency", type=int, default=0, help="--loso: back-projection "
-                    "steps onto Wald's consistency at the model's output (consistency)")
+    ap.add_argument("--consistency", type=int, default=SHIPPED["consistency"], help="--loso: "
+                    "back-projection steps onto Wald's consistency at the model's output, "
+                    "trained through (consistency; the shipped recipe's 3 by default)")
     ap.add_argument("--detail-gain", type=float, default=None, help="SUM-DUN's detail_gain at "
-                    "fusion (0 to 1; default the weights' own: 0.5 shipped, 0 for fold models)")
+                    "fusion (0 to 1; default the weights' own, and the shipped 0.5 for --loso's fold "
+                    "models)")
     ap.add_argument("--held-out", default=",".join(LOSO_SENSORS), help="--loso: the sensors "
                     "to leave out in turn")
     ap.add_argument("--work", default="runs/loso", help="--loso: data and runs (resumable)")
@@ -279,12 +253,18 @@ def main() -> None:
         m for m in list_methods() if get_method(m).family == "classical" or m == "sumdun"]
     sd_opts = {} if args.detail_gain is None else {"detail_gain": args.detail_gain}
     if args.loso:
+        if args.detail_gain is None:  # the fold models fuse as the shipped weights do
+            sd_opts = {"detail_gain": SHIPPED["detail_gain"]}
         res = loso(methods, args.steps, Path(args.work), args.start, args.band_aug,
                    args.consistency, tuple(args.held_out.split(",")), sd_opts, args.mtf_aug,
-                   args.pan_aug)
+                   args.pan_aug, args.variants.split(","),
+                   [int(b) for b in args.bands.split(",") if b])
         if args.json:
             Path(args.json).write_text(json.dumps(res, indent=1))
         return
+    if args.weights is None:
+        print("note: the shipped weights trained on these scenes (sumdun.engine.recipe); for "
+              "scenes a model never saw, run --loso, or give --weights that did not")
     scenes = load_scenes(args.scenes.split(",") if args.scenes else None)
     t0 = time.time()
     results = {"variants": {}, "bands": {}}
@@ -298,7 +278,7 @@ def main() -> None:
                 for ms, pan, s in scenes.values() if len(ms) == 8]
         results["bands"][nb] = rows
         table(f"{nb} bands of the 8-band scenes, 11-bit", rows, methods)
-    print(f"\n{len(scenes)} unseen scenes ({', '.join(scenes)}), {time.time() - t0:.0f} s")
+    print(f"\n{len(scenes)} scenes ({', '.join(scenes)}), {time.time() - t0:.0f} s")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)

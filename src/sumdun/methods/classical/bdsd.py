@@ -50,7 +50,9 @@ def bdsd(ms, pan, sensor, ratio, block: int | None = None):
     elif h % ratio or w % ratio:
         raise ValueError(f"PAN size {h} x {w} must be a multiple of the ratio {ratio}")
     c = lms.shape[1]
-    pan_lp_d = mtf_filter(pan, pan_mtf_kernel(sensor, ratio))[..., 2::ratio, 2::ratio]
+    # BDSD.m decimates at 3:ratio:end, i.e. the ratio // 2 phase of the toolbox's ratio 4
+    o = ratio // 2
+    pan_lp_d = mtf_filter(pan, pan_mtf_kernel(sensor, ratio))[..., o::ratio, o::ratio]
     ms_orig = imresize(lms, 1.0 / ratio)
     ms_lp_d = mtf_filter(ms_orig, mtf_kernels(sensor, ratio, n_bands=c))
     # reduced-resolution regression per LR block: Hd (P, C+1), targets (P, C)

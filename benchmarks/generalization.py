@@ -32,11 +32,15 @@ band-count sweep fuses 3 (B, G, R), 4 (B, G, R, NIR), 5 (B, G, R, red edge, NIR1
 the 11-bit products of the 8-band scenes (3 and 5 bands with the generic sensor: no table has
 their MTF gains). Indices: Q2n and PSNR against the product's own MS, in its range (fused values
 clipped to it).
-Not here: Sentinel-2 / Landsat (ratio 2; the network's operators are ratio 4).
+Without ``--loso``: the weights (shipped by default) on every extra scene of a sensor their
+``meta.json`` does not list (for the shipped weights, the two Sentinel-2 tiles: the 20 m bands
+as MS, the mean of the 10 m bands as PAN, ratio 2, reflectance x 10000 in float32, reduced by
+Wald's protocol at ratio 2; SUM-DUN fuses them on a finer grid and is told the 10000 range),
+or on ``--scenes``.
 
 Run: python benchmarks/generalization.py --loso [--steps 800] [--work runs/loso]
          [--variants 11-bit,...] [--bands 3,4,5,8] [--json OUT.json]
-     python benchmarks/generalization.py --weights DIR [--scenes NAME,...] [--methods ...]
+     python benchmarks/generalization.py [--weights DIR] [--scenes NAME,...] [--methods ...]
 """
 from __future__ import annotations
 
@@ -88,27 +92,55 @@ def reduced_pair(ms, pan, sensor, dtype):
     return ms_lr.astype(dtype), pan_lr.astype(dtype)
 
 
-def load_scenes(names):
+def load_scenes(names, ratio: int = 4):
+    """``{name: (ms, pan, sensor)}`` of the extra scenes of this ``ratio``, cropped to whole
+    32-pixel Q2n blocks of the reference, float64."""
     from sumdun.io.extra import EXTRA_SCENES, load_extra
 
     out = {}
     for name in names or EXTRA_SCENES:
         pair = load_extra(name)
-        if pair.ratio != 4:
+        if pair.ratio != ratio:
             continue
         c, h, w = pair.ms.shape
         h, w = h // 32 * 32, w // 32 * 32  # whole Q2n blocks at the reference's scale
         out[name] = (pair.ms[:, :h, :w].astype(np.float64),
-                     pair.pan[:, :4 * h, :4 * w].astype(np.float64), pair.sensor)
+                     pair.pan[:, :ratio * h, :ratio * w].astype(np.float64), pair.sensor)
     return out
 
 
-def score(fused, gt, top, integer):
+def score(fused, gt, top, integer, ratio: int = 4):
     from sumdun.metrics import reduced_resolution
 
-    r = reduced_resolution(np.clip(fused, 0, top), gt, ratio=4, data_range=top,
+    r = reduced_resolution(np.clip(fused, 0, top), gt, ratio=ratio, data_range=top,
                            quantize=integer and top >= 255)
     return r["Q2n"], r["PSNR"]
+
+
+#: Sentinel-2 L1C (``../shared/data/sentinel2-dsen2``): reflectance x 10000 in float32
+S2_RANGE = 10000.0
+
+
+def run_ratio2(ms, pan, sensor, methods, weights, sumdun_options=None):
+    """``{method: (Q2n, PSNR)}`` of a ratio-2 scene as delivered (Sentinel-2: the 20 m bands
+    and the mean of the 10 m ones as PAN), reduced by Wald's protocol at ratio 2; SUM-DUN fuses
+    it on a finer grid (``methods/neural/finer_grid.py``) and is told the range."""
+    from sumdun.degrade import wald
+    from sumdun.fusion import fuse
+
+    ms_lr, pan_lr = wald(ms, pan, sensor, ratio=2)
+    res = {}
+    for m in methods:
+        opts = {}
+        if m == "sumdun":
+            opts = {**({"weights": weights} if weights else {}), "data_range": S2_RANGE,
+                    **(sumdun_options or {})}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fused = fuse(ms_lr.astype(np.float32), pan_lr.astype(np.float32), m, sensor=sensor,
+                         ratio=2, **opts)
+        res[m] = score(fused, ms, S2_RANGE, True, ratio=2)
+    return res
 
 
 def run_case(ms, pan, sensor, methods, variant, bands, weights, sumdun_options=None):
@@ -164,7 +196,7 @@ LOSO_SENSORS = ("wv2", "wv3")
 
 def train_fold(held_out: str, work: Path, steps: int, start: str = "bt-h",
                band_aug: float = 0.0, consistency: int = 0, mtf_aug: float = 0.0,
-               pan_aug: float = 0.0) -> Path:
+               pan_aug: float = 0.0, meta_dropout: float = 0.0) -> Path:
     """A model that never saw ``held_out``: the unified recipe (``sumdun.engine.recipe``, the
     shipped weights' own) on every scene of the other sensors, for about ``steps`` batches of 8
     (whole epochs) from the starting estimate ``start``, with ``consistency`` back-projection
@@ -175,17 +207,18 @@ def train_fold(held_out: str, work: Path, steps: int, start: str = "bt-h",
     tag = start.replace("|", "-gated-")  # no shell metacharacter in the folder name
     tag = (("" if start == "bt-h" else f"_{tag}") + (f"_bands{band_aug:g}" if band_aug else "")
            + (f"_consistency{consistency}" if consistency else "")
-           + (f"_mtf{mtf_aug:g}" if mtf_aug else "") + (f"_pan{pan_aug:g}" if pan_aug else ""))
+           + (f"_mtf{mtf_aug:g}" if mtf_aug else "") + (f"_pan{pan_aug:g}" if pan_aug else "")
+           + (f"_nometa{meta_dropout:g}" if meta_dropout else ""))
     return train_recipe([s for s in RECIPE_SENSORS if s != held_out], work,
                         work / f"without_{held_out}{tag}", steps, start=start,
                         consistency=consistency, band_aug=band_aug, mtf_aug=mtf_aug,
-                        pan_aug=pan_aug)
+                        pan_aug=pan_aug, meta_dropout=meta_dropout)
 
 
 def loso(methods, steps: int, work: Path, start: str = "bt-h", band_aug: float = 0.0,
          consistency: int = 0, held: tuple = LOSO_SENSORS, sumdun_options=None,
          mtf_aug: float = 0.0, pan_aug: float = 0.0,
-         variants=("11-bit", "8-bit linear"), bands=()) -> dict:
+         variants=("11-bit", "8-bit linear"), bands=(), meta_dropout: float = 0.0) -> dict:
     """For each held-out sensor: its fold model on its scenes, every product of ``variants``
     (all bands) and every band count of ``bands`` (11-bit, its 8-band scenes)."""
     from sumdun.io.extra import EXTRA_SCENES
@@ -193,7 +226,7 @@ def loso(methods, steps: int, work: Path, start: str = "bt-h", band_aug: float =
     results = {}
     for held_out in held:
         weights = train_fold(held_out, work, steps, start, band_aug, consistency, mtf_aug,
-                             pan_aug)
+                             pan_aug, meta_dropout)
         names = [n for n, (_, _, s) in EXTRA_SCENES.items() if s == held_out]
         scenes = load_scenes(names)
         for variant in variants:
@@ -214,7 +247,9 @@ def loso(methods, steps: int, work: Path, start: str = "bt-h", band_aug: float =
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--scenes", default=None, help="comma-separated extra scene names")
+    ap.add_argument("--scenes", default=None, help="comma-separated extra scene names "
+                    "(default: every scene of a sensor the weights never trained on, meta.json "
+                    "sensors)")
     ap.add_argument("--methods", default=None, help="default: every registered method")
     ap.add_argument("--weights", default=None, help="SUM-DUN checkpoint folder (default "
                     "the shipped weights)")
@@ -237,6 +272,9 @@ def main() -> None:
     ap.add_argument("--consistency", type=int, default=SHIPPED["consistency"], help="--loso: "
                     "back-projection steps onto Wald's consistency at the model's output, "
                     "trained through (consistency; the shipped recipe's 3 by default)")
+    ap.add_argument("--meta-dropout", type=float, default=SHIPPED["meta_dropout"],
+                    help="--loso: share of training samples whose prompt describes the pair "
+                    "without its metadata (prompt_meta_dropout; the shipped recipe's 0.5)")
     ap.add_argument("--detail-gain", type=float, default=None, help="SUM-DUN's detail_gain at "
                     "fusion (0 to 1; default the weights' own, and the shipped 0.5 for --loso's fold "
                     "models)")
@@ -258,26 +296,40 @@ def main() -> None:
         res = loso(methods, args.steps, Path(args.work), args.start, args.band_aug,
                    args.consistency, tuple(args.held_out.split(",")), sd_opts, args.mtf_aug,
                    args.pan_aug, args.variants.split(","),
-                   [int(b) for b in args.bands.split(",") if b])
+                   [int(b) for b in args.bands.split(",") if b], args.meta_dropout)
         if args.json:
             Path(args.json).write_text(json.dumps(res, indent=1))
         return
-    if args.weights is None:
-        print("note: the shipped weights trained on these scenes (sumdun.engine.recipe); for "
-              "scenes a model never saw, run --loso, or give --weights that did not")
-    scenes = load_scenes(args.scenes.split(",") if args.scenes else None)
+    from sumdun.io.extra import EXTRA_SCENES
+    from sumdun.weights import load_pretrained
+
+    seen = set(load_pretrained(args.weights or "sumdun_small")[1].get("sensors", []))
+    names = (args.scenes.split(",") if args.scenes else
+             [n for n, (_, _, s) in EXTRA_SCENES.items() if s not in seen])
+    print(f"weights {args.weights or 'sumdun_small (shipped)'}, trained on "
+          f"{', '.join(sorted(seen)) or 'unknown sensors'}: scenes {', '.join(names)}")
     t0 = time.time()
-    results = {"variants": {}, "bands": {}}
-    for variant in args.variants.split(","):
+    results = {"variants": {}, "bands": {}, "ratio 2": {}}
+    scenes = load_scenes(names)
+    for variant in args.variants.split(",") if scenes else ():
         rows = [run_case(ms, pan, s, methods, variant, len(ms), args.weights, sd_opts)
                 for ms, pan, s in scenes.values()]
         results["variants"][variant] = dict(zip(scenes, rows))
         table(f"{variant} products, all bands", rows, methods)
-    for nb in (int(b) for b in args.bands.split(",")):
+    for nb in (int(b) for b in args.bands.split(",") if b):
         rows = [run_case(ms, pan, s, methods, "11-bit", nb, args.weights, sd_opts)
                 for ms, pan, s in scenes.values() if len(ms) == 8]
-        results["bands"][nb] = rows
-        table(f"{nb} bands of the 8-band scenes, 11-bit", rows, methods)
+        if rows:
+            results["bands"][nb] = rows
+            table(f"{nb} bands of the 8-band scenes, 11-bit", rows, methods)
+    scenes2 = load_scenes(names, ratio=2)
+    if scenes2:
+        rows = [run_ratio2(ms, pan, s, methods, args.weights, sd_opts)
+                for ms, pan, s in scenes2.values()]
+        results["ratio 2"] = dict(zip(scenes2, rows))
+        table("ratio 2 (Sentinel-2 20 m bands, PAN = mean of the 10 m bands), as delivered",
+              rows, methods)
+    scenes = {**scenes, **scenes2}
     print(f"\n{len(scenes)} scenes ({', '.join(scenes)}), {time.time() - t0:.0f} s")
     if args.json:
         with open(args.json, "w") as f:

@@ -1,11 +1,12 @@
-"""Do prompts steer SUM-DUN? Held-out patches fused with each patch's own prompt, a shuffled
-prompt (another patch's, same set), a generic sentence and no prompt (the learned null
-embedding), per sensor, with the spread; and how diverse the training prompts are.
+"""Do prompts steer SUM-DUN? Held-out patches fused with each patch's own prompt (described
+with the file's metadata: GSD, sun elevation, off-nadir angle), the same description without
+the metadata (what bare arrays get at fusion), a shuffled prompt (another patch's, same set), a
+generic sentence and no prompt (the learned null embedding), per set, with the spread; and how
+diverse the training prompts are.
 
-Held out: the test stripes of the dgsamples scenes (never trained on) and, where ../shared/data
-is on the machine, scenes of no training run at all (PAirMax WorldView-2/3, SpaceNet
-WorldView-3 Shanghai, WorldView-2 Rotterdam), each Wald-degraded once and cut into 128 x 128
-patches (reduced resolution, reference = the scene's MS).
+Held out: the test stripes of the dgsamples scenes (never trained on; reduced resolution,
+reference = the scene's MS). The extra scenes of ../shared/data are in the shipped weights'
+training data, so they are not used here.
 
 Data: sumdun build-dataset data/dgsamples --samples wv2,wv3 (and sumdun prompts on the train files
 for the diversity numbers; scripts/train_shipped.sh does both)
@@ -25,7 +26,7 @@ from sumdun.metrics import psnr, q2n
 from sumdun.prompts import StatsDescriber, get_encoder, prompt_meta
 
 GENERIC = "A satellite image."
-CONDITIONS = ("own", "shuffled", "generic", "none")
+CONDITIONS = ("own", "own without metadata", "shuffled", "generic", "none")
 
 
 def held_out_sets(data: Path, limit: int | None):
@@ -41,34 +42,6 @@ def held_out_sets(data: Path, limit: int | None):
             sets[f"dgsamples {name} (test stripe)"] = (
                 name.split("-")[0], [(d["gt"][i], d["ms"][i], d["pan"][i]) for i in range(n)],
                 prompt_meta(d["attrs"]))
-    try:
-        from sumdun.data.build import pan_gsd_m
-        from sumdun.io.extra import load_extra, shared_data_root
-    except ImportError:
-        return sets
-    if shared_data_root() is None:
-        return sets
-    for scene in ("pairmax-w3-muni-urb", "pairmax-w3-muni-nat", "pairmax-w2-miam-urb",
-                  "spacenet-wv3-shanghai", "spacenet-wv2-rotterdam-1"):
-        p = load_extra(scene)
-        h, w = (n // p.ratio * p.ratio for n in p.ms.shape[1:])
-        gt = p.ms[:, :h, :w].astype(np.float64)
-        pan = p.pan[:, :h * p.ratio, :w * p.ratio].astype(np.float64)
-        ms_lr, pan_lr = wald(gt, pan, p.sensor, p.ratio)
-        items = []
-        for y in range(0, gt.shape[1] - 127, 128):
-            for x in range(0, gt.shape[2] - 127, 128):
-                g = gt[:, y:y + 128, x:x + 128]
-                if (g == 0).all(0).any():
-                    continue
-                items.append((g, ms_lr[:, y // 4:y // 4 + 32, x // 4:x // 4 + 32],
-                              pan_lr[:, y:y + 128, x:x + 128]))
-        gsd = pan_gsd_m(p)
-        meta = {k: v for k, v in p.meta.items() if k in ("sun_elevation", "off_nadir")}
-        if gsd:
-            meta["gsd_m"] = gsd * p.ratio
-        sets[f"{scene} (never trained on)"] = (p.sensor.key, items[:limit] if limit else items,
-                                               meta)
     return sets
 
 
@@ -85,7 +58,8 @@ def run(sets: dict, weights: str | None) -> list[tuple]:
                      for _, ms, pan in items]
         scores = {c: [] for c in CONDITIONS}
         for i, (gt, ms, pan) in enumerate(items):
-            prompts = {"own": own_texts[i], "shuffled": own_texts[(i + len(items) // 2)
+            bare = StatsDescriber().describe(items[i][1], items[i][2], sensor, 4)
+            prompts = {"own": own_texts[i], "own without metadata": bare, "shuffled": own_texts[(i + len(items) // 2)
                                                                    % len(items)],
                        "generic": GENERIC, "none": None}
             for c, text in prompts.items():

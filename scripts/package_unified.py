@@ -2,7 +2,7 @@
 ``sumdun_small`` weights: its model.safetensors and log.csv, and a meta.json with the shipped
 fusion options (``detail_gain``) and the provenance of every data source and its licence.
 
-Run: python scripts/package_unified.py [--run runs/sumdun_unified] [--selection TEXT]
+Run: python scripts/package_unified.py [--run runs/sumdun_unified_nometa] [--selection TEXT]
 """
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ TRAINED_ON = {
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--run", default="runs/sumdun_unified")
+    ap.add_argument("--run", default="runs/sumdun_unified_nometa")
     ap.add_argument("--selection", default="", help="how the fusion options were chosen")
     args = ap.parse_args()
     best = Path(args.run) / "best"
@@ -47,7 +47,9 @@ def main() -> None:
         "data": "sumdun.engine.recipe.sensor_data per sensor: dgsamples 128-pixel patches, "
                 "stride 32 (train / val / test stripes of the rows; val chooses the epoch); "
                 "extra scenes 64-pixel patches, stride 32, all rows",
-        "prompts": "stats describer (stats-2) embedded by bge-small, per patch",
+        "prompts": "stats describer (stats-2) embedded by bge-small, per patch; half the "
+                   "training samples (prompt_meta_dropout 0.5) get the description of their pair "
+                   "without the metadata (sun, view, GSD), as bare arrays are described",
         "command": f"python scripts/train_unified.py --steps {SHIPPED['steps']} (the recipe "
                    "of sumdun.engine.recipe on every ratio-4 sensor, the same as "
                    "benchmarks/generalization.py --loso trains without one sensor), then "

@@ -4,7 +4,7 @@ and WorldView-3 train stripes, PAirMax Miami and Munich, SpaceNet Shanghai and R
 same recipe that ``benchmarks/generalization.py --loso`` trains without one sensor.
 
 Needs ``../shared/data`` (or SUMDUN_SHARED_DATA) and the dgsamples package. Resumable.
-Run: python scripts/train_unified.py [--steps 2400] [--data runs/loso] [--out runs/sumdun_unified]
+Run: python scripts/train_unified.py [--steps 2400] [--data runs/loso] [--out runs/sumdun_unified_nometa]
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=SHIPPED["steps"], help="training batches of 8")
     ap.add_argument("--data", default="runs/loso", help="per-sensor training data (built once, "
                     "shared with the leave-one-sensor-out folds)")
-    ap.add_argument("--out", default="runs/sumdun_unified")
+    ap.add_argument("--out", default="runs/sumdun_unified_nometa")
     args = ap.parse_args()
     from sumdun.io.extra import shared_data_root
 

@@ -196,6 +196,53 @@ def test_prompt_embeddings_are_used_and_recorded(dataset, tmp_path, monkeypatch)
     assert meta["text_encoder"]["name"] == "hash" and meta["model_config"]["text_dim"] == 32
 
 
+def test_prompt_meta_dropout_takes_the_descriptions_without_metadata(dataset, tmp_path,
+                                                                     monkeypatch):
+    """``prompt_meta_dropout: P`` gives a share P of the samples the embedding of their pair
+    described without the file's metadata (``.prompts-nometa.h5``), as bare arrays are
+    described at fusion: 0 never, 1 always, 0.5 both; without that file it is refused."""
+    from sumdun.errors import UsageError
+    from sumdun.models import SUMDUN
+    from sumdun.prompts import HashEncoder, StatsDescriber
+    from sumdun.prompts.dataset import precompute_prompts
+
+    out, _ = dataset
+    local = tmp_path / "wv3_train.h5"
+    local.write_bytes((out / "wv3_train.h5").read_bytes())
+    with h5py.File(local, "a") as f:  # a product with its acquisition metadata
+        f.attrs.update({"gsd_m": 1.2, "sun_elevation": 43.0, "off_nadir": 12.0})
+    enc = HashEncoder(dim=32)
+    cfg = dict(model_overrides={"prompt_dropout": 0.0})
+    precompute_prompts(local, StatsDescriber(), enc, progress=False)
+    with pytest.raises(UsageError, match="without metadata"):
+        fit(_cfg(tmp_path / "refused", [str(local)], [], epochs=1, prompt_meta_dropout=0.5,
+                 **cfg))
+    bare = precompute_prompts(local, StatsDescriber(), enc, progress=False, use_meta=False)
+    assert bare.name == "wv3_train.prompts-nometa.h5"
+    with h5py.File(local.with_name("wv3_train.prompts.h5")) as f, h5py.File(bare) as g:
+        with_meta = torch.from_numpy(f["text_embeds"][()]).float()
+        without = torch.from_numpy(g["text_embeds"][()]).float()
+        assert "sun" in f["prompts"][0].decode() and "sun" not in g["prompts"][0].decode()
+    assert not torch.equal(with_meta, without)
+    seen = []
+    forward = SUMDUN.forward
+
+    def spy(self, ms, pan, text_embeds=None, *a, **k):
+        if self.training:
+            seen.extend(text_embeds.detach().clone())
+        return forward(self, ms, pan, text_embeds, *a, **k)
+
+    monkeypatch.setattr(SUMDUN, "forward", spy)
+    kinds = {}
+    for p in (0.0, 0.5, 1.0):
+        seen.clear()
+        fit(_cfg(tmp_path / f"run{p}", [str(local)], [], epochs=1, prompt_meta_dropout=p, **cfg))
+        kinds[p] = {("meta" if any(torch.equal(t, r) for r in with_meta) else
+                     "bare" if any(torch.equal(t, r) for r in without) else "other")
+                    for t in seen}
+    assert kinds == {0.0: {"meta"}, 0.5: {"meta", "bare"}, 1.0: {"bare"}}
+
+
 def test_shipped_example_config_parses():
     from pathlib import Path
 

@@ -23,7 +23,7 @@ from pathlib import Path
 #: sensors with real ratio-4 scenes (dgsamples + ../shared/data)
 RECIPE_SENSORS = ("wv2", "wv3")
 #: the shipped recipe's defaults
-SHIPPED = {"start": "bt-h|mtf-glp-fs", "consistency": 3, "steps": 2400,
+SHIPPED = {"start": "bt-h|mtf-glp-fs", "consistency": 3, "steps": 2400, "meta_dropout": 0.5,
            "detail_gain": 0.5}  # detail_gain: at fusion only (meta.json), not trained
 
 
@@ -34,7 +34,7 @@ def sensor_data(sensor: str, root: Path) -> tuple[list[str], list[str]]:
     from sumdun.io import load_sample
     from sumdun.io.extra import EXTRA_SCENES, load_extra
     from sumdun.prompts import get_describer, get_encoder
-    from sumdun.prompts.dataset import precompute_prompts
+    from sumdun.prompts.dataset import NOMETA_SUFFIX, precompute_prompts
 
     if sensor not in RECIPE_SENSORS:
         raise ValueError(f"no ratio-4 training scenes for sensor {sensor!r}; the recipe's "
@@ -52,13 +52,16 @@ def sensor_data(sensor: str, root: Path) -> tuple[list[str], list[str]]:
     for f in train + val:
         if not Path(f).with_name(Path(f).stem + ".prompts.h5").exists():
             precompute_prompts(f, describer, encoder, progress=False)
+    for f in train:  # for prompt_meta_dropout: the same pairs described without metadata
+        if not Path(f).with_name(Path(f).stem + NOMETA_SUFFIX).exists():
+            precompute_prompts(f, describer, encoder, progress=False, use_meta=False)
     return train, val
 
 
 def recipe_config(train: list[str], val: list[str], out: Path, steps: int,
                   start: str = SHIPPED["start"], consistency: int = SHIPPED["consistency"],
                   band_aug: float = 0.0, mtf_aug: float = 0.0, pan_aug: float = 0.0,
-                  progress: bool = True):
+                  meta_dropout: float = SHIPPED["meta_dropout"], progress: bool = True):
     """The :class:`TrainConfig` of the recipe on these files (epochs from ``steps``)."""
     import h5py
 
@@ -74,8 +77,8 @@ def recipe_config(train: list[str], val: list[str], out: Path, steps: int,
             "consistency": consistency},
         train=train, val=val, out_dir=str(out), batch_size=8,
         epochs=max(1, math.ceil(steps / batches)), lr=1e-3, warmup_steps=50, q2n_weight=0.2,
-        radiometric_aug=0.25, band_aug=band_aug, mtf_aug=mtf_aug, pan_aug=pan_aug, seed=0,
-        progress=progress)
+        radiometric_aug=0.25, band_aug=band_aug, mtf_aug=mtf_aug, pan_aug=pan_aug,
+        prompt_meta_dropout=meta_dropout, seed=0, progress=progress)
 
 
 def train_recipe(sensors, root: Path, out: Path, steps: int = SHIPPED["steps"],

@@ -33,6 +33,7 @@ from ..models import create_model
 from ..sensors import get_sensor
 from .augment import band_augment, mtf_augment, pan_augment, radiometric_augment
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from ..prompts.dataset import NOMETA_SUFFIX
 from .fr_losses import spatial_consistency_loss, spectral_consistency_loss
 
 __all__ = ["TrainConfig", "PatchSet", "MixedBatches", "fit", "load_config"]
@@ -65,6 +66,9 @@ class TrainConfig:
     #                               with MTF gains of other sensors (0.2-0.4): engine/augment.py
     pan_aug: float = 0.0          # share of samples whose PAN is partly replaced by another
     #                               spectral response (a random mix of the bands): augment.py
+    prompt_meta_dropout: float = 0.0  # share of samples whose prompt describes the pair without
+    #                               its metadata (sun, view, GSD; <data>.prompts-nometa.h5), as
+    #                               bare arrays are described at fusion
     init: str | None = None       # start from these weights (checkpoint folder or shipped name)
     seed: int = 0
     sampling: object = "size"     # "size" or {dataset name: weight}
@@ -157,7 +161,7 @@ def _typed(raw: dict, source) -> dict:
                 "spectral_weight", "spatial_weight"):
         if key in out and out[key] < 0:
             raise UsageError(f"{source}: {key} must not be negative, got {out[key]}")
-    for key in ("radiometric_aug", "band_aug", "mtf_aug", "pan_aug"):
+    for key in ("radiometric_aug", "band_aug", "mtf_aug", "pan_aug", "prompt_meta_dropout"):
         if key in out and not 0 <= out[key] <= 1:
             raise UsageError(f"{source}: {key} is a share of samples from 0 to 1, got "
                              f"{out[key]}")
@@ -199,12 +203,24 @@ class PatchSet:
             if len(self.text) != len(self):
                 raise ValueError(f"{side} has {len(self.text)} embeddings for {len(self)} "
                                  "samples; recompute it with sumdun prompts")
+        self.text_nometa = None  # the same pairs described without their metadata
+        side = self.path.with_name(self.path.stem + NOMETA_SUFFIX)
+        if self.text is not None and side.exists():
+            with h5py.File(side, "r") as g:
+                self.text_nometa = torch.from_numpy(g["text_embeds"][()]).float()
+            if self.text_nometa.shape != self.text.shape:
+                raise ValueError(f"{side} has {len(self.text_nometa)} embeddings for "
+                                 f"{len(self)} samples; recompute it")
 
     def __len__(self) -> int:
         return len(self.ms)
 
-    def batch(self, idx: torch.Tensor):
+    def batch(self, idx: torch.Tensor, nometa: torch.Tensor | None = None):
+        """``(ms, pan, gt, text)`` of samples ``idx``; ``nometa`` (bool, one per sample) takes
+        those samples' prompts described without metadata."""
         text = None if self.text is None else self.text[idx]
+        if text is not None and nometa is not None and nometa.any():
+            text = torch.where(nometa[:, None], self.text_nometa[idx], text)
         return self.ms[idx], self.pan[idx], None if self.gt is None else self.gt[idx], text
 
 
@@ -355,6 +371,12 @@ def fit(cfg: TrainConfig, resume: bool = False, stop_after: int | None = None) -
     train_sets = [PatchSet(p, cfg.prompts, needs_gt=bool(cfg.l1_weight or cfg.q2n_weight))
                   for p in cfg.train]
     val_sets = [PatchSet(p, cfg.prompts) for p in cfg.val]
+    if cfg.prompt_meta_dropout:
+        lacking = [str(s.path) for s in train_sets if s.text is not None and s.text_nometa is None]
+        if lacking:
+            raise UsageError(f"prompt_meta_dropout needs the prompts described without metadata "
+                             f"beside {lacking[0]} (and {len(lacking) - 1} more): make them with "
+                             "sumdun.prompts.dataset.precompute_prompts(..., use_meta=False)")
     encoders = {json.dumps(s.encoder, sort_keys=True) for s in train_sets if s.encoder}
     if len(encoders) > 1:
         raise ValueError("the training files' prompts come from different text encoders; "
@@ -432,8 +454,12 @@ def fit(cfg: TrainConfig, resume: bool = False, stop_after: int | None = None) -
             # drawn for the global batch on every rank: the same stream as one process
             drop = torch.rand(len(idx)) < drop_p if drop_p > 0 else None
             pos, real = _rank_share(len(idx), rank, world)
+            nometa = None
+            if cfg.prompt_meta_dropout:  # drawn per (seed, epoch, step) for the global batch
+                g_meta = torch.Generator().manual_seed(cfg.seed * 7_000_003 + epoch * 100_003 + i)
+                nometa = (torch.rand(len(idx), generator=g_meta) < cfg.prompt_meta_dropout)[pos]
             ms, pan, gt, text = (None if t is None else t.to(device)
-                                 for t in train_sets[d].batch(idx[pos]))
+                                 for t in train_sets[d].batch(idx[pos], nometa))
             if cfg.radiometric_aug or cfg.band_aug or cfg.mtf_aug or cfg.pan_aug:  # drawn per
                 # (seed, epoch, step): resumes exactly; the sensor first, then the product
                 gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch * 100_003 + i)

@@ -13,16 +13,22 @@ from . import PromptCache, prompt_for_pair
 __all__ = ["precompute_prompts"]
 
 
+#: the prompts of a dataset described without its metadata (``use_meta=False``)
+NOMETA_SUFFIX = ".prompts-nometa.h5"
+
+
 def precompute_prompts(dataset: str | os.PathLike, describer, encoder, cache_dir=None,
                        out: str | os.PathLike | None = None, sensor=None, ratio: int = 4,
-                       progress: bool = True) -> Path:
+                       progress: bool = True, use_meta: bool = True) -> Path:
     """Describe and embed each sample (``ms``, ``pan``) of ``dataset``.
 
     Results go through the cache (``cache_dir``, default ``<dataset>.prompt-cache/``), so an
     interrupted run resumes where it stopped and a re-run makes no model call. At the end
     ``out`` (default ``<dataset stem>.prompts.h5``) is written atomically with ``prompts``
     (N strings), ``sources`` (N strings), ``text_embeds`` (N, D) float32 and attributes naming
-    the describer and the encoder (name, weights hash, dimension).
+    the describer and the encoder (name, weights hash, dimension). ``use_meta=False`` describes
+    the pairs without the file's metadata (sun, view, GSD), as bare arrays are described at
+    fusion, into ``<dataset stem>.prompts-nometa.h5`` by default (``prompt_meta_dropout``).
     """
     h5py = require("h5py")
     from tqdm import tqdm
@@ -31,7 +37,8 @@ def precompute_prompts(dataset: str | os.PathLike, describer, encoder, cache_dir
     if not dataset.exists():
         raise FileNotFoundError(f"dataset not found: {dataset}")
     cache = PromptCache(cache_dir or dataset.with_suffix(".prompt-cache"))
-    out = Path(out) if out else dataset.with_name(dataset.stem + ".prompts.h5")
+    out = Path(out) if out else dataset.with_name(
+        dataset.stem + (".prompts.h5" if use_meta else NOMETA_SUFFIX))
     with h5py.File(dataset, "r") as f:
         if "ms" not in f or "pan" not in f:
             raise ValueError(f"{dataset} needs 'ms' and 'pan' datasets (PanCollection layout)")
@@ -41,7 +48,7 @@ def precompute_prompts(dataset: str | os.PathLike, describer, encoder, cache_dir
             sensor = sensor.decode()
         from . import prompt_meta
 
-        meta = prompt_meta(f.attrs)
+        meta = prompt_meta(f.attrs) if use_meta else None
         texts, sources = [], []
         vectors = np.empty((n, encoder.dim), np.float32)
         for i in tqdm(range(n), desc="prompts", unit="sample", disable=not progress):

@@ -235,3 +235,31 @@ def test_detail_gain_at_fusion_time(test_sets):
     assert _pretrained("sumdun_small", "cpu")[0].cfg.detail_gain == 0.5
     with pytest.raises(ValueError, match="detail_gain must be a number from 0"):
         fuse(ms, pan, "sumdun", sensor="wv3", detail_gain=1.5)
+
+
+@pytest.mark.parametrize("bands", [3, 4, 5, 8])
+def test_3_4_5_and_8_bands_are_not_worse_than_the_models_own_start(test_sets, bands):
+    """B, G, R (3), + NIR (4), + red edge (5) and all 8 bands of the WorldView-3 test patches,
+    fused without a sensor for the subsets: SUM-DUN's mean Q2n is at least that of its own
+    initial estimate X_0 (the learned BT-H / MTF-GLP-FS mix, ``model.initial``) on the same
+    patches."""
+    import torch
+
+    from sumdun.fusion import fuse
+    from sumdun.io import read_h5
+    from sumdun.methods.neural.sumdun import _pretrained
+    from sumdun.metrics import q2n
+
+    idx = {3: [1, 2, 4], 4: [1, 2, 4, 6], 5: [1, 2, 4, 5, 6], 8: list(range(8))}[bands]
+    d = read_h5(test_sets["wv3"], index=slice(0, 4))
+    model = _pretrained("sumdun_small", "cpu")[0]
+    ours, start = [], []
+    for gt, ms, pan in zip(d["gt"], d["ms"], d["pan"]):
+        gt, ms, pan = gt[idx].astype(float), ms[idx].astype(float), pan.astype(float)
+        out = fuse(ms, pan, "sumdun", sensor="wv3" if bands == 8 else None)
+        with torch.no_grad():
+            x0 = model.initial(torch.from_numpy(ms)[None].float(),
+                               torch.from_numpy(pan)[None].float())[0].double().numpy()
+        ours.append(q2n(np.clip(out, 0, 2047), gt))
+        start.append(q2n(np.clip(x0, 0, 2047), gt))
+    assert np.mean(ours) > np.mean(start), (np.mean(ours), np.mean(start))

@@ -464,8 +464,14 @@ def fuse_geotiff(ms_path: str | os.PathLike, pan_path: str | os.PathLike,
             from .methods.neural.baselines import weights_for
 
             weights_for(method, n_bands, options.get("weights"))  # refused before any work
-            # SUM-DUN fuses a ratio-2 pair on a finer grid (methods/neural/finer_grid.py)
-            if ratio != 4 and not (method == "sumdun" and ratio == 2):
+            # SUM-DUN fuses a ratio dividing its own on a finer grid (finer_grid.check_ratio)
+            from .methods.neural.finer_grid import check_ratio
+
+            try:
+                fine_ok = method == "sumdun" and check_ratio(ratio, 4) > 0
+            except ValueError:
+                fine_ok = False
+            if ratio != 4 and not fine_ok:
                 raise UsageError(f"{method}'s shipped weights fuse pairs of ratio 4"
                                  f"{' and 2' if method == 'sumdun' else ''}; this pair "
                                  f"has ratio {ratio}: use a classical method (--method "

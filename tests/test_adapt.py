@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from sumdun.engine.adapt import adapt
+from sumdun.engine.adapt import ADAPT_PARAMS, _crops, adapt
 from sumdun.fusion import fuse
 from sumdun.models import create_model
 from sumdun.sensors import get_sensor
@@ -38,6 +38,38 @@ def test_adaptation_is_seeded_and_changes_a_copy(mode):
     assert log["steps"] == 3 and log["mode"] == mode and not a.training
     with pytest.raises(ValueError, match="adapt mode must be one of"):
         adapt(model, ms, pan, get_sensor("qb"), mode="zero-shot")
+
+
+@pytest.mark.parametrize("params", ["physics", "all"])
+def test_adapt_params_choose_what_moves(params):
+    """physics moves only the degradation modules, the start mix and the band weights (the
+    transformer proximal networks and the prompt path stay as trained); all moves the rest too;
+    every parameter is trainable again afterwards; each set has its own default rate."""
+    torch.manual_seed(0)
+    model = create_model("sumdun_tiny").eval()
+    ms, pan = _pair(64)
+    a, log = adapt(model, ms, pan, get_sensor("qb"), steps=2, mode="both", patch=8,
+                   params=params)
+    physics = ("gdms.", "start_gate.", "band_weights.")
+    before = dict(model.named_parameters())
+    moved = {k for k, v in a.named_parameters() if not torch.equal(v, before[k])}
+    assert any(k.startswith("gdms.") for k in moved)
+    outside = {k for k in moved if not k.startswith(physics)}
+    assert (not outside) if params == "physics" else any(k.startswith("spmns.") for k in outside)
+    assert all(p.requires_grad for p in a.parameters())
+    assert log["params"] == params and log["lr"] == ADAPT_PARAMS[params][1]
+    with pytest.raises(ValueError, match="adapt params must be one of"):
+        adapt(model, ms, pan, get_sensor("qb"), params="decoder")
+
+
+def test_a_patch_that_covers_the_scene_is_taken_once():
+    """When one patch is the whole scene, a step sees it once, not ``batch`` copies of it."""
+    ms, pan = torch.zeros(1, 4, 8, 8), torch.zeros(1, 1, 32, 32)
+    g = torch.Generator().manual_seed(0)
+    m, p = _crops(ms, [pan], 32, 4, 4, 4, g)
+    assert m.shape == (1, 4, 8, 8) and p.shape == (1, 1, 32, 32)
+    m, p = _crops(torch.zeros(1, 4, 16, 16), [torch.zeros(1, 1, 64, 64)], 8, 4, 4, 4, g)
+    assert m.shape == (4, 4, 8, 8) and p.shape == (4, 1, 32, 32)
 
 
 def test_time_budget_stops_early():
@@ -94,9 +126,19 @@ def test_cli_adapts_once_per_scene_and_reuses_the_weights(tmp_path, capsys):
     assert np.abs(va - vb).max() <= 1 and (va != vb).mean() < 1e-3
     from sumdun.engine.checkpoint import load_checkpoint
 
-    assert load_checkpoint(tmp_path / "w")["meta"]["adapted"]["steps"] == 3  # once, 3 steps
+    adapted = load_checkpoint(tmp_path / "w")["meta"]["adapted"]
+    assert adapted["steps"] == 3  # once, 3 steps
+    assert (adapted["mode"], adapted["params"]) == ("both", "physics")  # the defaults
     assert main(args + [str(tmp_path / "c.tif"), "--adapt", "0"]) == 2
     assert "--adapt takes a number of steps" in capsys.readouterr().err
     with pytest.raises(SystemExit) as bad:  # argparse: exit 2 with the choices named
         main(args + [str(tmp_path / "c.tif"), "--adapt", "2", "--adapt-mode", "x"])
     assert bad.value.code == 2 and "choose from 'rr', 'fr', 'both'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as bad:
+        main(args + [str(tmp_path / "c.tif"), "--adapt", "2", "--adapt-params", "decoder"])
+    assert bad.value.code == 2 and "choose from 'physics', 'all'" in capsys.readouterr().err
+    assert main(args + [str(tmp_path / "d.tif"), "--sensor", "qb", "--adapt", "2",
+                        "--adapt-params", "all", "--adapt-mode", "rr", "--save-adapted",
+                        str(tmp_path / "w_all"), "-q"]) == 0
+    adapted = load_checkpoint(tmp_path / "w_all")["meta"]["adapted"]
+    assert (adapted["mode"], adapted["params"]) == ("rr", "all")  # the options reach adapt()

@@ -158,7 +158,8 @@ def _cmd_fuse(args) -> int:
     from .scene_fusion import fuse_geotiff
 
     options = _method_options(args.option)
-    for key in ("adapt", "adapt_mode", "adapt_seconds", "save_adapted", "weights"):
+    for key in ("adapt", "adapt_mode", "adapt_params", "adapt_seconds", "save_adapted",
+                "weights"):
         value = getattr(args, key)
         if value is not None:
             if key in options:
@@ -384,7 +385,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--adapt", type=int, default=None, metavar="STEPS", help="SUM-DUN: "
                    "fine-tune a copy of the weights on this scene first (a central window)")
     s.add_argument("--adapt-mode", default=None, choices=("rr", "fr", "both"),
-                   help="fr (full-resolution losses, default: best in benchmarks/adaptation.py), rr (Wald-degraded scene) or both")
+                   help="both (default: best in benchmarks/adaptation.py), fr "
+                   "(full-resolution losses) or rr (Wald-degraded scene)")
+    s.add_argument("--adapt-params", default=None, choices=("physics", "all"),
+                   help="what --adapt fine-tunes: physics (default: the degradation "
+                   "modules, the start mix, the band weights) or all")
     s.add_argument("--adapt-seconds", type=float, default=None, help="time budget of --adapt")
     s.add_argument("--save-adapted", default=None, metavar="DIR", help="keep the adapted "
                    "weights for other scenes of this sensor (--weights DIR)")

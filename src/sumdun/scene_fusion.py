@@ -135,7 +135,8 @@ def _adapt_on_window(ms_ds, pan_ds, ms_win, pan_win, band_idx, sensor, ratio, op
     opts["save_adapted"] = str(folder)
     prepare(torch.from_numpy(ms)[None], torch.from_numpy(pan)[None], sensor, ratio,
             progress=progress, note={"window_ms": [r0, c0, side, side]}, **opts)
-    for key in ("adapt", "adapt_mode", "adapt_seed", "adapt_seconds", "save_adapted"):
+    for key in ("adapt", "adapt_mode", "adapt_params", "adapt_seed", "adapt_seconds",
+                "save_adapted"):
         opts.pop(key, None)  # every tile now fuses with the adapted weights as they are
     opts["weights"] = str(folder)
     return opts
@@ -349,7 +350,7 @@ def fuse_geotiff(ms_path: str | os.PathLike, pan_path: str | os.PathLike,
             between workers. Not with ``adapt``.
         tags: extra metadata tags written into the output (after the provenance tags).
         **options: method options (toolbox defaults otherwise). For SUM-DUN, ``adapt=STEPS``
-            (with ``adapt_mode``, ``adapt_seed``, ``adapt_seconds``, ``save_adapted``)
+            (with ``adapt_mode``, ``adapt_params``, ``adapt_seed``, ``adapt_seconds``, ``save_adapted``)
             fine-tunes a copy of the weights once, on the central window of the scene (at most
             :data:`ADAPT_WINDOW` PAN pixels a side), then fuses every tile with it
             (:mod:`sumdun.engine.adapt`).

@@ -76,10 +76,11 @@ def data_scale(ms, pan, sensor, bits: int | None = None,
 
 def prepare(ms, pan, sensor, ratio, weights: str = "sumdun_small", prompt="stats",
             device: str = "cpu", bits: int | None = None, data_range: float | None = None,
-            prompt_meta: dict | None = None, adapt: int = 0, adapt_mode: str = "fr",
+            prompt_meta: dict | None = None, adapt: int = 0, adapt_mode: str = "both",
             adapt_seed: int = 0, adapt_seconds: float | None = None,
             save_adapted: str | None = None, progress: bool = False, note: dict | None = None,
-            consistency: int | None = None, detail_gain: float | None = None):
+            consistency: int | None = None, detail_gain: float | None = None,
+            adapt_params: str = "physics"):
     """``(model, text embedding or None, input scale)`` for a pair ``(B, C, h, w)``, ``(B, 1,
     rh, rw)``: the weights (with ``consistency`` back-projection steps and ``detail_gain``
     instead of their own when given), adapted to the pair first when ``adapt`` steps are asked
@@ -96,7 +97,8 @@ def prepare(ms, pan, sensor, ratio, weights: str = "sumdun_small", prompt="stats
             raise ValueError("adapt= fuses one scene at a time (batch size 1)")
         model, log = adapt_model(model, ms, pan, sensor, steps=adapt, mode=adapt_mode,
                                  seed=adapt_seed, time_budget=adapt_seconds,
-                                 text_embeds=text, scale=scale, progress=progress)
+                                 text_embeds=text, scale=scale, progress=progress,
+                                 params=adapt_params)
         if save_adapted:
             from ...engine.checkpoint import save_checkpoint
 
@@ -120,10 +122,10 @@ def with_fusion_options(model, **values):
 
 def sumdun(ms, pan, sensor, ratio, weights: str = "sumdun_small", prompt="stats",
            device: str = "cpu", bits: int | None = None, data_range: float | None = None,
-           prompt_meta: dict | None = None, adapt: int = 0, adapt_mode: str = "fr",
+           prompt_meta: dict | None = None, adapt: int = 0, adapt_mode: str = "both",
            adapt_seed: int = 0, adapt_seconds: float | None = None,
            save_adapted: str | None = None, consistency: int | None = None,
-           detail_gain: float | None = None):
+           detail_gain: float | None = None, adapt_params: str = "physics"):
     # a pair of a ratio dividing the network's (ratio 2 for ratio-4 weights) is fused on a
     # finer grid: the PAN interpolated k times, the output decimated back (finer_grid.py)
     k = check_ratio(ratio, _pretrained(weights, device)[0].cfg.ratio)
@@ -133,7 +135,7 @@ def sumdun(ms, pan, sensor, ratio, weights: str = "sumdun_small", prompt="stats"
     model, text, scale = prepare(ms, pan, sensor, ratio, weights, prompt, device, bits,
                                  data_range, prompt_meta, adapt, adapt_mode, adapt_seed,
                                  adapt_seconds, save_adapted, consistency=consistency,
-                                 detail_gain=detail_gain)
+                                 detail_gain=detail_gain, adapt_params=adapt_params)
     multiple = max(model.cfg.stage_scales())
     out = run_network(model, ms, pan, text, scale, ratio, device, multiple)
     share = model.cfg.detail_gain

@@ -176,8 +176,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--steps", type=int, default=30, help="adaptation steps (default 30)")
     ap.add_argument("--work", default="runs/loso", help="leave-one-sensor-out models")
-    ap.add_argument("--train-steps", type=int, default=SHIPPED["steps"], help="training batches of a "
-                    "fold model that is not there yet")
+    ap.add_argument("--train-steps", type=int, default=SHIPPED["steps"], help="training "
+                    "batches of a fold model that is not there yet")
     ap.add_argument("--methods", default=None, help="classical methods (default: all)")
     ap.add_argument("--modes", default=",".join(MODES), help="adaptation modes (the "
                     "baseline is always run: the differences are to it)")

@@ -350,10 +350,10 @@ def fuse_geotiff(ms_path: str | os.PathLike, pan_path: str | os.PathLike,
             between workers. Not with ``adapt``.
         tags: extra metadata tags written into the output (after the provenance tags).
         **options: method options (toolbox defaults otherwise). For SUM-DUN, ``adapt=STEPS``
-            (with ``adapt_mode``, ``adapt_params``, ``adapt_seed``, ``adapt_seconds``, ``save_adapted``)
-            fine-tunes a copy of the weights once, on the central window of the scene (at most
-            :data:`ADAPT_WINDOW` PAN pixels a side), then fuses every tile with it
-            (:mod:`sumdun.engine.adapt`).
+            (with ``adapt_mode``, ``adapt_params``, ``adapt_seed``, ``adapt_seconds``,
+            ``save_adapted``) fine-tunes a copy of the weights once, on the central window of
+            the scene (at most :data:`ADAPT_WINDOW` PAN pixels a side), then fuses every tile
+            with it (:mod:`sumdun.engine.adapt`).
 
     Nodata never enters a method's statistics: inside each tile, invalid pixels are filled
     with the valid pixels' band means before fusing (see :func:`_fill_invalid`) and set to

@@ -216,7 +216,8 @@ def main() -> None:
                                args.detail_gain, args.params) for ms, pan, s in scenes.values()]
         out[held_out] = dict(zip(scenes, per_scene))
         report(f"{held_out} held out: the model trained without it, {args.steps} adaptation "
-               f"steps of {args.params}", per_scene, classical, args.baseline)
+               f"steps of {args.params} parameters (oracle: of all)", per_scene, classical,
+               args.baseline)
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1, default=float))
 

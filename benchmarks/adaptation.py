@@ -87,6 +87,7 @@ def _fuse(ms, pan, sensor, method, weights, mode, steps, detail_gain=0.5, params
         opts["weights"] = str(weights)
         opts["detail_gain"] = 0.0 if mode == "none" else detail_gain
         if mode not in ("none", "gain"):
+            # the oracle's stand-in ignores adapt_mode; "rr" only passes the option checks
             opts.update(adapt=steps, adapt_mode="rr" if mode == "oracle" else mode,
                         adapt_seed=0, adapt_params=params)
     t0 = time.perf_counter()

@@ -57,7 +57,14 @@ def test_adapt_params_choose_what_moves(params):
     outside = {k for k in moved if not k.startswith(physics)}
     assert (not outside) if params == "physics" else any(k.startswith("spmns.") for k in outside)
     assert all(p.requires_grad for p in a.parameters())
-    assert log["params"] == params and log["lr"] == ADAPT_PARAMS[params][1]
+    lr = ADAPT_PARAMS[params][1]
+    assert log["params"] == params and log["lr"] == lr
+    # Adam's first step moves each parameter by lr * g / (|g| + eps): the largest move is the
+    # set's learning rate, so the rate is really the optimiser's
+    one, _ = adapt(model, ms, pan, get_sensor("qb"), steps=1, mode="both", patch=8,
+                   params=params)
+    step = max(float((v - before[k]).abs().max()) for k, v in one.named_parameters())
+    assert step == pytest.approx(lr, rel=0.02)
     with pytest.raises(ValueError, match="adapt params must be one of"):
         adapt(model, ms, pan, get_sensor("qb"), params="decoder")
 

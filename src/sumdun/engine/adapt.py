@@ -108,13 +108,12 @@ def adapt(model: torch.nn.Module, ms, pan,
     text = None if text_embeds is None else text_embeds.to(dev).float()
     net = copy.deepcopy(model).to(dev).train()
     train = [p for n, p in net.named_parameters() if prefixes is None or n.startswith(prefixes)]
-    for p in net.parameters():  # frozen parts get no gradient (and cost no optimiser state)
-        p.requires_grad_(False)
-    for p in train:
-        p.requires_grad_(True)
     if not train:
         raise ValueError(f"adapt params={params!r}: the model has no parameter named "
                          f"{' or '.join(prefixes)}...; use params='all'")
+    moving = {id(p) for p in train}
+    for p in net.parameters():  # frozen parts get no gradient (and cost no optimiser state)
+        p.requires_grad_(id(p) in moving)
     opt = torch.optim.Adam(train, lr=lr)
     t0, losses = time.perf_counter(), []
     from tqdm import tqdm

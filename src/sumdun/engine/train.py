@@ -30,10 +30,10 @@ from ..errors import UsageError
 from ..metrics import ergas, psnr, q2n, sam
 from ..metrics.reduced import q2n_map
 from ..models import create_model
+from ..prompts.dataset import NOMETA_SUFFIX
 from ..sensors import get_sensor
 from .augment import band_augment, mtf_augment, pan_augment, radiometric_augment
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from ..prompts.dataset import NOMETA_SUFFIX
 from .fr_losses import spatial_consistency_loss, spectral_consistency_loss
 
 __all__ = ["TrainConfig", "PatchSet", "MixedBatches", "fit", "load_config"]

@@ -149,3 +149,27 @@ def test_cli_adapts_once_per_scene_and_reuses_the_weights(tmp_path, capsys):
                         str(tmp_path / "w_all"), "-q"]) == 0
     adapted = load_checkpoint(tmp_path / "w_all")["meta"]["adapted"]
     assert (adapted["mode"], adapted["params"]) == ("rr", "all")  # the options reach adapt()
+
+
+@pytest.mark.skipif("sumdun_small" not in available(), reason="no shipped weights")
+def test_cli_adapts_a_ratio2_pair_on_the_network_grid(tmp_path):
+    """A ratio-2 pair (Landsat, Sentinel-2) is fused on a grid twice as fine; --adapt must adapt
+    on that grid too (it once handed the ratio-2 window to the ratio-4 network and failed)."""
+    rasterio = pytest.importorskip("rasterio")
+    from sumdun.cli import main
+    from sumdun.engine.checkpoint import load_checkpoint
+    from synthetic import write_pair
+
+    _, ms, pan = scene(seed=5, bands=4, h=48, w=48, ratio=2)
+    p = write_pair(tmp_path / "in", ms, pan, ratio=2)
+    args = ["fuse", *map(str, p)]
+    assert main(args + [str(tmp_path / "plain.tif"), "--sensor", "qb", "--ratio", "2",
+                        "-q"]) == 0
+    assert main(args + [str(tmp_path / "a.tif"), "--sensor", "qb", "--ratio", "2", "--adapt",
+                        "2", "--adapt-mode", "fr", "--save-adapted", str(tmp_path / "w"),
+                        "-q"]) == 0
+    with rasterio.open(tmp_path / "a.tif") as a, rasterio.open(tmp_path / "plain.tif") as b:
+        assert a.shape == b.shape == (96, 96)
+        assert np.abs(a.read().astype(int) - b.read().astype(int)).max() > 0  # adapted
+    adapted = load_checkpoint(tmp_path / "w")["meta"]["adapted"]
+    assert adapted["steps"] == 2 and adapted["window_ms"] == [0, 0, 48, 48]

@@ -165,9 +165,17 @@ def test_nodata_does_not_enter_the_statistics(tmp_path, wv3_crop, method, capsys
 def test_few_bands_without_a_sensor(tmp_path, wv3_crop, bands, capsys):
     p = write_pair(tmp_path, wv3_crop[0][:bands], wv3_crop[1])
     rc, _, err = run(["fuse", *p, tmp_path / "o.tif", "--method", "sumdun"], capsys)
-    assert rc == 0 and "no --sensor" in err
+    assert rc == 0 and "no --sensor" in err and "11-bit range" in err
     with rasterio.open(tmp_path / "o.tif") as ds:
         assert ds.count == bands and ds.read().mean() > 100
+
+
+def test_no_sensor_note_keeps_the_given_range(tmp_path, wv3_crop, capsys):
+    """With -o bits=N the note must not claim the 11-bit default it no longer uses."""
+    p = write_pair(tmp_path, wv3_crop[0], wv3_crop[1])
+    rc, _, err = run(["fuse", *p, tmp_path / "o.tif", "--method", "sumdun", "-o", "bits=12"],
+                     capsys)
+    assert rc == 0 and "no --sensor" in err and "11-bit" not in err
 
 
 # --- invalid options: usage errors before any work ---------------------------------------------

@@ -114,15 +114,18 @@ ADAPT_WINDOW = 1024
 
 def _adapt_on_window(ms_ds, pan_ds, ms_win, pan_win, band_idx, sensor, ratio, options,
                      progress, stack) -> dict:
-    """Adapt SUM-DUN on the central window (at most :data:`ADAPT_WINDOW` PAN pixels a side)
-    of the scene and return the options that fuse every tile with the adapted weights."""
+    """Adapt SUM-DUN on the central window of the scene (at most :data:`ADAPT_WINDOW` pixels a
+    side on the network's grid: PAN pixels, or half as many for a ratio-2 pair fused on a grid
+    twice as fine) and return the options that fuse every tile with the adapted weights."""
     import torch
 
-    from .methods.neural.sumdun import prepare
+    from .methods.neural.sumdun import finer_pan, grid_factor, prepare
 
     windows = require("rasterio.windows")
     opts = dict(options)
-    side = min(ADAPT_WINDOW // ratio, int(ms_win.height), int(ms_win.width))
+    # a ratio-2 pair is adapted (and fused) on the network's grid, k = 2 times finer
+    k = grid_factor(ratio, opts.get("weights", "sumdun_small"), opts.get("device", "cpu"))
+    side = min(ADAPT_WINDOW // (ratio * k), int(ms_win.height), int(ms_win.width))
     r0 = int(ms_win.row_off) + (int(ms_win.height) - side) // 2
     c0 = int(ms_win.col_off) + (int(ms_win.width) - side) // 2
     ms = ms_ds.read(band_idx, window=windows.Window(c0, r0, side, side)).astype(np.float64)
@@ -133,7 +136,8 @@ def _adapt_on_window(ms_ds, pan_ds, ms_win, pan_win, band_idx, sensor, ratio, op
     folder = opts.get("save_adapted") or Path(stack.enter_context(
         tempfile.TemporaryDirectory(prefix="sumdun-adapted-"))) / "weights"
     opts["save_adapted"] = str(folder)
-    prepare(torch.from_numpy(ms)[None], torch.from_numpy(pan)[None], sensor, ratio,
+    prepare(torch.from_numpy(ms)[None], finer_pan(torch.from_numpy(pan)[None], k), sensor,
+            ratio * k,
             progress=progress, note={"window_ms": [r0, c0, side, side]}, **opts)
     for key in ("adapt", "adapt_mode", "adapt_params", "adapt_seed", "adapt_seconds",
                 "save_adapted"):
@@ -409,8 +413,13 @@ def fuse_geotiff(ms_path: str | os.PathLike, pan_path: str | os.PathLike,
         n_bands = len(band_idx)
         s = check_pair(ms_ds, pan_ds, sensor, ratio, ms_bands=n_bands)
         if sensor is None:
-            notes.append("no --sensor: generic MTF gains (0.3) and an 11-bit range; pass "
-                         "--sensor for the right ones (see `sumdun sensors`)")
+            # the range comes from -o bits=/data_range=, the file's NBITS or uint8 when given
+            range_known = ("bits" in options or "data_range" in options
+                           or np.dtype(ms_ds.dtypes[0]) == np.uint8
+                           or ms_ds.tags(band_idx[0], ns="IMAGE_STRUCTURE").get("NBITS"))
+            notes.append("no --sensor: generic MTF gains (0.3)"
+                         f"{'' if range_known else ' and an 11-bit range'}; pass --sensor for "
+                         "the right ones (see `sumdun sensors`)")
         ms_win, pan_win, _ = _common_windows(ms_ds, pan_ds, ratio)
         lost_ms = (ms_ds.height - ms_win.height, ms_ds.width - ms_win.width)
         lost_pan = (pan_ds.height - pan_win.height, pan_ds.width - pan_win.width)

@@ -120,6 +120,20 @@ def with_fusion_options(model, **values):
     return twin
 
 
+def grid_factor(ratio: int, weights: str = "sumdun_small", device: str = "cpu") -> int:
+    """``k``: the network fuses a ratio-``ratio`` pair on a grid ``k`` times finer (1, or 2 for
+    a ratio-2 pair and ratio-4 weights); a ratio it cannot fuse is a clear error."""
+    return check_ratio(ratio, _pretrained(weights, device)[0].cfg.ratio)
+
+
+def finer_pan(pan: torch.Tensor, k: int) -> torch.Tensor:
+    """The PAN ``(B, 1, H, W)`` interpolated onto the network's grid ``(B, 1, kH, kW)``
+    (half-band filter, its own samples kept; ``k`` from :func:`grid_factor`)."""
+    for _ in range(k.bit_length() - 1):
+        pan = upsample2(pan)
+    return pan
+
+
 def sumdun(ms, pan, sensor, ratio, weights: str = "sumdun_small", prompt="stats",
            device: str = "cpu", bits: int | None = None, data_range: float | None = None,
            prompt_meta: dict | None = None, adapt: int = 0, adapt_mode: str = "both",
@@ -128,9 +142,8 @@ def sumdun(ms, pan, sensor, ratio, weights: str = "sumdun_small", prompt="stats"
            detail_gain: float | None = None, adapt_params: str = "physics"):
     # a pair of a ratio dividing the network's (ratio 2 for ratio-4 weights) is fused on a
     # finer grid: the PAN interpolated k times, the output decimated back (finer_grid.py)
-    k = check_ratio(ratio, _pretrained(weights, device)[0].cfg.ratio)
-    for _ in range(k.bit_length() - 1):
-        pan = upsample2(pan)
+    k = grid_factor(ratio, weights, device)
+    pan = finer_pan(pan, k)
     ratio *= k  # the pair the network (and its prompt) sees from here on
     model, text, scale = prepare(ms, pan, sensor, ratio, weights, prompt, device, bits,
                                  data_range, prompt_meta, adapt, adapt_mode, adapt_seed,

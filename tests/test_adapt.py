@@ -79,6 +79,42 @@ def test_a_patch_that_covers_the_scene_is_taken_once():
     assert m.shape == (4, 4, 8, 8) and p.shape == (4, 1, 32, 32)
 
 
+def test_adapt_on_a_finer_grid_sees_the_pair_as_the_fusion_does(monkeypatch):
+    """grid=2 (a ratio-2 pair, the PAN already on the ratio-4 network's grid): the reduced pair
+    is made from the pair's own PAN samples at ratio 2, and both losses judge the output
+    decimated back to the pair's grid, at ratio 2, against the pair's own PAN."""
+    import sumdun.engine.adapt as A
+    from sumdun.methods.neural.finer_grid import upsample2
+
+    torch.manual_seed(0)
+    model = create_model("sumdun_tiny").eval()
+    _, ms, pan = scene(seed=3, bands=4, h=32, w=32, ratio=2)       # (4, 32, 32), (1, 64, 64)
+    fine = upsample2(torch.as_tensor(pan)[None])                   # (1, 1, 128, 128)
+    seen = {}
+    wald, spectral, spatial = A.wald, A.spectral_consistency_loss, A.spatial_consistency_loss
+
+    def spy_wald(gt, p, sensor, ratio):
+        seen["wald"] = (tuple(p.shape), ratio, torch.equal(p, torch.as_tensor(pan)[None]))
+        return wald(gt, p, sensor, ratio)
+
+    def spy_spectral(fused, m, sensor, ratio):
+        seen["spectral"] = (fused.shape[-1] // m.shape[-1], ratio)
+        return spectral(fused, m, sensor, ratio)
+
+    def spy_spatial(fused, m, p, sensor, ratio):
+        seen["spatial"] = (p.shape[-1] // m.shape[-1], ratio)
+        return spatial(fused, m, p, sensor, ratio)
+
+    monkeypatch.setattr(A, "wald", spy_wald)
+    monkeypatch.setattr(A, "spectral_consistency_loss", spy_spectral)
+    monkeypatch.setattr(A, "spatial_consistency_loss", spy_spatial)
+    adapt(model, ms, fine, get_sensor("qb"), steps=1, mode="both", patch=8, grid=2)
+    assert seen["wald"] == ((1, 1, 64, 64), 2, True)   # the pair's own PAN, at its ratio
+    assert seen["spectral"] == (2, 2) and seen["spatial"] == (2, 2)
+    with pytest.raises(ValueError, match="grid must be a power of 2"):
+        adapt(model, ms, fine, get_sensor("qb"), steps=1, grid=3)
+
+
 def test_time_budget_stops_early():
     model = create_model("sumdun_tiny")
     ms, pan = _pair()
@@ -173,3 +209,9 @@ def test_cli_adapts_a_ratio2_pair_on_the_network_grid(tmp_path):
         assert np.abs(a.read().astype(int) - b.read().astype(int)).max() > 0  # adapted
     adapted = load_checkpoint(tmp_path / "w")["meta"]["adapted"]
     assert adapted["steps"] == 2 and adapted["window_ms"] == [0, 0, 48, 48]
+    assert adapted["grid"] == 2  # adapted as fused: on the network's grid, judged on the pair's
+    # the Python path too
+    a2 = fuse(ms, pan, "sumdun", sensor="qb", ratio=2, adapt=1, adapt_mode="rr",
+              save_adapted=str(tmp_path / "w2"))
+    assert a2.shape == (4, 96, 96)
+    assert load_checkpoint(tmp_path / "w2")["meta"]["adapted"]["grid"] == 2

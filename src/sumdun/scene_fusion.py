@@ -138,7 +138,7 @@ def _adapt_on_window(ms_ds, pan_ds, ms_win, pan_win, band_idx, sensor, ratio, op
     opts["save_adapted"] = str(folder)
     prepare(torch.from_numpy(ms)[None], finer_pan(torch.from_numpy(pan)[None], k), sensor,
             ratio * k,
-            progress=progress, note={"window_ms": [r0, c0, side, side]}, **opts)
+            progress=progress, note={"window_ms": [r0, c0, side, side]}, grid=k, **opts)
     for key in ("adapt", "adapt_mode", "adapt_params", "adapt_seed", "adapt_seconds",
                 "save_adapted"):
         opts.pop(key, None)  # every tile now fuses with the adapted weights as they are

@@ -44,10 +44,12 @@ ADAPT_PARAMS = {"physics": (("gdms.", "start_gate.", "band_weights."), 3e-3),
                 "all": (None, 1e-4)}
 
 
-def _crops(ms: torch.Tensor, pans: list[torch.Tensor], size: int, q: int, ratio: int,
-           n: int, g: torch.Generator) -> list[torch.Tensor]:
+def _crops(ms: torch.Tensor, pans: list[torch.Tensor], size: int, q: int,
+           ratio: int | list[int], n: int, g: torch.Generator) -> list[torch.Tensor]:
     """``n`` random aligned crops of ``ms`` ``(1, C, h, w)`` (side ``size`` rounded down to a
-    multiple of ``q``) and of each tensor of ``pans`` at ``ratio`` times its size."""
+    multiple of ``q``) and of each tensor of ``pans`` at ``ratio`` times its size (one ratio
+    for all, or one per tensor)."""
+    ratios = list(ratio) if isinstance(ratio, (list, tuple)) else [ratio] * len(pans)
     h, w = ms.shape[-2:]
     size = min(size, h, w) // q * q
     if size < q:
@@ -57,9 +59,9 @@ def _crops(ms: torch.Tensor, pans: list[torch.Tensor], size: int, q: int, ratio:
     ys = torch.randint(0, h - size + 1, (n,), generator=g).tolist()
     xs = torch.randint(0, w - size + 1, (n,), generator=g).tolist()
     out = [torch.stack([ms[0, :, y:y + size, x:x + size] for y, x in zip(ys, xs)])]
-    for p in pans:
-        out.append(torch.stack([p[0, :, y * ratio:(y + size) * ratio,
-                                  x * ratio:(x + size) * ratio] for y, x in zip(ys, xs)]))
+    for p, r in zip(pans, ratios):
+        out.append(torch.stack([p[0, :, y * r:(y + size) * r, x * r:(x + size) * r]
+                                for y, x in zip(ys, xs)]))
     return out
 
 
@@ -67,7 +69,8 @@ def adapt(model: torch.nn.Module, ms, pan,
           sensor, steps: int = 30, mode: str = "both", lr: float | None = None,
           batch: int = 4, patch: int = 32, seed: int = 0, time_budget: float | None = None,
           text_embeds: torch.Tensor | None = None, scale: float = 2047.0,
-          progress: bool = False, params: str = "physics") -> tuple[torch.nn.Module, dict]:
+          progress: bool = False, params: str = "physics",
+          grid: int = 1) -> tuple[torch.nn.Module, dict]:
     """Fine-tune a copy of ``model`` on one scene; returns ``(adapted copy in eval mode, log)``.
 
     Args:
@@ -82,10 +85,15 @@ def adapt(model: torch.nn.Module, ms, pan,
         patch: MS side of the sampled patches (the PAN's is ``ratio`` times larger).
         text_embeds: ``(1, D)`` prompt embedding of the scene, or None.
         scale: the data range the network's inputs divide by.
+        grid: 1, or ``k`` when the pair's ratio is the network's divided by ``k`` (a ratio-2
+            pair, ratio-4 weights: ``k`` = 2) and ``pan`` is already on the network's grid
+            (``methods.neural.sumdun.finer_pan``). The adaptation then sees the pair as the
+            fusion does: the finer PAN in, the output decimated back (``finer_grid``), and its
+            losses at the pair's own ratio (the reduced pair made from the pair's own PAN).
 
     Returns:
         The adapted model (every parameter trainable again) and ``{"steps", "seconds",
-        "loss_first", "loss_last", "mode", "params", "lr"}``.
+        "loss_first", "loss_last", "mode", "params", "lr", "grid"}``.
     """
     if mode not in ADAPT_MODES:
         raise ValueError(f"adapt mode must be one of {ADAPT_MODES}, got {mode!r}")
@@ -95,15 +103,30 @@ def adapt(model: torch.nn.Module, ms, pan,
     lr = default_lr if lr is None else lr
     if steps < 1:
         raise ValueError(f"adapt steps must be at least 1, got {steps}")
-    ratio = model.cfg.ratio
-    q = max(1, max(model.cfg.stage_scales()) // ratio)  # MS sides: multiples of this
+    from ..methods.neural.finer_grid import decimate2, upsample2
+
+    net_ratio = model.cfg.ratio
+    if not isinstance(grid, int) or grid < 1 or grid & (grid - 1) or net_ratio % grid:
+        raise ValueError(f"grid must be a power of 2 dividing {net_ratio}, got {grid!r}")
+    ratio = net_ratio // grid  # the pair's own ratio
+    halvings = grid.bit_length() - 1
+
+    def on_pair_grid(out):  # the network's output decimated back, as the fusion does
+        for _ in range(halvings):
+            out = decimate2(out)
+        return out
+
+    q = max(1, max(model.cfg.stage_scales()) // net_ratio)  # MS sides: multiples of this
     dev = next(model.parameters()).device
     ms_t, pan_t = (torch.as_tensor(a).double() for a in (ms, pan))
     ms_t, pan_t = (a if a.ndim == 4 else a[None] for a in (ms_t, pan_t))
+    pan_own = pan_t[..., ::grid, ::grid]  # the finer grid keeps the pair's own PAN samples
     if mode in ("rr", "both"):  # the scene one scale down: its MS is the reference
         h, w = (n // ratio * ratio for n in ms_t.shape[-2:])
         ref_ms = ms_t[..., :h, :w]  # on the grid of pan_lr
-        ms_lr, pan_lr = wald(ref_ms, pan_t[..., :h * ratio, :w * ratio], sensor, ratio)
+        ms_lr, pan_lr = wald(ref_ms, pan_own[..., :h * ratio, :w * ratio], sensor, ratio)
+        for _ in range(halvings):
+            pan_lr = upsample2(pan_lr)  # onto the network's grid
     g = torch.Generator().manual_seed(seed)
     text = None if text_embeds is None else text_embeds.to(dev).float()
     net = copy.deepcopy(model).to(dev).train()
@@ -125,13 +148,15 @@ def adapt(model: torch.nn.Module, ms, pan,
             loss = torch.zeros((), device=dev)
             if mode in ("rr", "both"):  # input (ms_lr, pan_lr), reference the scene's own MS
                 m, p, ref = (a.div(scale).float().to(dev) for a in
-                             _crops(ms_lr, [pan_lr, ref_ms], patch, q, ratio, batch, g))
-                out = net(m, p, None if text is None else text.expand(len(m), -1))
+                             _crops(ms_lr, [pan_lr, ref_ms], patch, q, [net_ratio, ratio],
+                                    batch, g))
+                out = on_pair_grid(net(m, p, None if text is None else text.expand(len(m), -1)))
                 loss = loss + (out - ref).abs().mean()
             if mode in ("fr", "both"):
                 m, p = (a.div(scale).float().to(dev) for a in
-                        _crops(ms_t, [pan_t], patch, q, ratio, batch, g))
-                out = net(m, p, None if text is None else text.expand(len(m), -1))
+                        _crops(ms_t, [pan_t], patch, q, net_ratio, batch, g))
+                out = on_pair_grid(net(m, p, None if text is None else text.expand(len(m), -1)))
+                p = p[..., ::grid, ::grid]  # the pair's own PAN samples
                 loss = loss + spectral_consistency_loss(out, m, sensor, ratio) + \
                     0.1 * spatial_consistency_loss(out, m, p, sensor, ratio)
             opt.zero_grad(set_to_none=True)
@@ -146,4 +171,4 @@ def adapt(model: torch.nn.Module, ms, pan,
         p.requires_grad_(True)
     return net.eval(), {"steps": len(losses), "seconds": time.perf_counter() - t0,
                         "loss_first": losses[0], "loss_last": losses[-1], "mode": mode,
-                        "params": params, "lr": lr}
+                        "params": params, "lr": lr, "grid": grid}

@@ -80,12 +80,13 @@ def prepare(ms, pan, sensor, ratio, weights: str = "sumdun_small", prompt="stats
             adapt_seed: int = 0, adapt_seconds: float | None = None,
             save_adapted: str | None = None, progress: bool = False, note: dict | None = None,
             consistency: int | None = None, detail_gain: float | None = None,
-            adapt_params: str = "physics"):
+            adapt_params: str = "physics", grid: int = 1):
     """``(model, text embedding or None, input scale)`` for a pair ``(B, C, h, w)``, ``(B, 1,
     rh, rw)``: the weights (with ``consistency`` back-projection steps and ``detail_gain``
     instead of their own when given), adapted to the pair first when ``adapt`` steps are asked
-    (:mod:`sumdun.engine.adapt`, on a copy) and then saved to ``save_adapted`` with ``note``
-    in their metadata."""
+    (:mod:`sumdun.engine.adapt`, on a copy; ``grid`` = k when ``pan`` is already on the
+    network's grid, k times finer than the pair's, :func:`grid_factor`) and then saved to
+    ``save_adapted`` with ``note`` in their metadata."""
     model, meta = _pretrained(weights, device)
     model = with_fusion_options(model, consistency=consistency, detail_gain=detail_gain)
     scale = data_scale(ms, pan, sensor, bits, data_range)
@@ -98,7 +99,7 @@ def prepare(ms, pan, sensor, ratio, weights: str = "sumdun_small", prompt="stats
         model, log = adapt_model(model, ms, pan, sensor, steps=adapt, mode=adapt_mode,
                                  seed=adapt_seed, time_budget=adapt_seconds,
                                  text_embeds=text, scale=scale, progress=progress,
-                                 params=adapt_params)
+                                 params=adapt_params, grid=grid)
         if save_adapted:
             from ...engine.checkpoint import save_checkpoint
 
@@ -148,7 +149,7 @@ def sumdun(ms, pan, sensor, ratio, weights: str = "sumdun_small", prompt="stats"
     model, text, scale = prepare(ms, pan, sensor, ratio, weights, prompt, device, bits,
                                  data_range, prompt_meta, adapt, adapt_mode, adapt_seed,
                                  adapt_seconds, save_adapted, consistency=consistency,
-                                 detail_gain=detail_gain, adapt_params=adapt_params)
+                                 detail_gain=detail_gain, adapt_params=adapt_params, grid=k)
     multiple = max(model.cfg.stage_scales())
     out = run_network(model, ms, pan, text, scale, ratio, device, multiple)
     share = model.cfg.detail_gain

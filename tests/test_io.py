@@ -43,6 +43,23 @@ def test_partial_overlap_is_cropped_to_whole_ms_pixels(tmp_path):
     assert p.pan_transform.f == p.ms_transform.f == 4399992.0
 
 
+def test_landsat_grid_snaps_to_the_toolbox_phase(tmp_path):
+    """Landsat's PAN grid starts half a PAN pixel west and north of the MS's, so an MS pixel's
+    centre is a PAN pixel's centre. The toolbox's phase (decimate keeps PAN pixel 2i + 1 at
+    ratio 2) matches it only when the PAN window starts on the PAN pixel just west/north of the
+    MS edge; the next one would be a whole PAN pixel off. Here the MS window starts 2.5 PAN
+    pixels into the PAN: it must read from PAN pixel 2, not 3."""
+    rng = np.random.default_rng(4)
+    ms = rng.uniform(100, 2000, (4, 8, 8))
+    pan = rng.uniform(100, 2000, (1, 21, 21))  # 2 x 8 + 5: covers the MS with room
+    # MS pixel 4 m, PAN 2 m; the PAN starts 1 MS pixel + half a PAN pixel (5 m) west and north
+    ms_p, pan_p = write_pair(tmp_path, ms, pan, ratio=2, pan_origin=(500000.0 - 5,
+                                                                   4400000.0 + 5))
+    p = read_geotiff_pair(ms_p, pan_p, ratio=2)
+    assert p.ms.shape == (4, 8, 8) and p.pan.shape == (1, 16, 16)
+    np.testing.assert_array_equal(p.pan, np.rint(pan[:, 2:18, 2:18]).astype("uint16"))
+
+
 def test_pan_window_to_ms_window(pair_files):
     (ms_p, pan_p), _, _ = pair_files
     with rasterio.open(ms_p) as m, rasterio.open(pan_p) as p:

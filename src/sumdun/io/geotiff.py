@@ -109,6 +109,10 @@ def _common_windows(ms_ds, pan_ds, ratio: int):
     r1 = math.floor(mw.row_off + mw.height + 1e-6)
     ms_win = windows.Window(c0, r0, c1 - c0, r1 - r0)
     pw = pan_window_to_ms_window(ms_win, ms_ds.transform, pan_ds.transform)
+    # round() takes a half to the even integer: a Landsat-like PAN grid half a PAN pixel west
+    # and north of the MS's (offset ratio c + 0.5) snaps to ratio c, where each MS pixel's
+    # centre falls on PAN pixel ratio i + ratio/2, the toolbox's phase (round-half-up would be
+    # a whole PAN pixel off; test_io.test_landsat_grid_snaps_to_the_toolbox_phase)
     pc, pr = round(pw.col_off), round(pw.row_off)
     shift = max(abs(pw.col_off - pc), abs(pw.row_off - pr))
     pan_win = windows.Window(pc, pr, ms_win.width * ratio, ms_win.height * ratio)

@@ -122,7 +122,6 @@ def run_scene(ms, pan, sensor, weights, classical, steps, modes=MODES, detail_ga
     """``{row: {product: (Q2n, PSNR), ..., "HQNR": h, "s": seconds}}``: reduced resolution for
     each product of :func:`products` (``generalization.product`` names, or ``"as delivered"``:
     the scene in its own units up to ``top``), full resolution on the scene itself."""
-    from sumdun.degrade import wald
     from sumdun.metrics import full_resolution
 
     rows = [f"sumdun {m}" for m in modes] + list(classical)
@@ -132,8 +131,7 @@ def run_scene(ms, pan, sensor, weights, classical, steps, modes=MODES, detail_ga
             ms_p, pan_p, top_p, dtype = np.rint(ms), np.rint(pan), top, np.uint16
         else:
             ms_p, pan_p, top_p, dtype = product(ms, pan, variant)
-        ms_lr, pan_lr = (np.clip(np.rint(a), 0, np.iinfo(dtype).max).astype(dtype)
-                         for a in wald(ms_p, pan_p, sensor, ratio=ratio))  # as stored
+        ms_lr, pan_lr = reduced_pair(ms_p, pan_p, sensor, dtype, ratio)
         for r in rows:
             method, _, mode = r.partition(" ")
             fused, sec = _fuse(ms_lr, pan_lr, sensor, method, weights, mode or "none", steps,

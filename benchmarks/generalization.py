@@ -80,11 +80,11 @@ def product(ms: np.ndarray, pan: np.ndarray, variant: str):
     raise ValueError(variant)
 
 
-def reduced_pair(ms, pan, sensor, dtype):
+def reduced_pair(ms, pan, sensor, dtype, ratio: int = 4):
     """Wald's protocol in the product's units, the inputs stored back in its data type."""
     from sumdun.degrade import wald
 
-    ms_lr, pan_lr = wald(ms, pan, sensor)
+    ms_lr, pan_lr = wald(ms, pan, sensor, ratio=ratio)
     if np.dtype(dtype).kind in "ui" or np.asarray(ms).max() > 1:  # digital numbers
         top = np.iinfo(dtype).max if np.dtype(dtype).kind in "ui" else np.inf
         return (np.clip(np.rint(ms_lr), 0, top).astype(dtype),

@@ -412,14 +412,19 @@ def fuse_geotiff(ms_path: str | os.PathLike, pan_path: str | os.PathLike,
         band_idx = list(bands) if bands else list(range(1, ms_ds.count + 1))
         n_bands = len(band_idx)
         s = check_pair(ms_ds, pan_ds, sensor, ratio, ms_bands=n_bands)
+        if m.family == "neural" and "bits" not in options and "data_range" not in options:
+            # GDAL's NBITS, a band-level tag (GTiff NBITS=12 creation option)
+            nbits = ms_ds.tags(band_idx[0], ns="IMAGE_STRUCTURE").get("NBITS")
+            if nbits and nbits.isdigit() and np.dtype(ms_ds.dtypes[0]).kind in "ui":
+                options["bits"] = int(nbits)  # the file's metadata, then its data type
+            elif np.dtype(ms_ds.dtypes[0]) == np.uint8:
+                options["bits"] = 8  # an 8-bit product: its range, not the sensor's
         if sensor is None:
-            # the range comes from -o bits=/data_range=, the file's NBITS or uint8 when given
-            range_known = ("bits" in options or "data_range" in options
-                           or np.dtype(ms_ds.dtypes[0]) == np.uint8
-                           or ms_ds.tags(band_idx[0], ns="IMAGE_STRUCTURE").get("NBITS"))
+            # a network's range then falls back to 11 bits unless given or read above
+            default_range = m.family == "neural" and not {"bits", "data_range"} & set(options)
             notes.append("no --sensor: generic MTF gains (0.3)"
-                         f"{'' if range_known else ' and an 11-bit range'}; pass --sensor for "
-                         "the right ones (see `sumdun sensors`)")
+                         f"{' and an 11-bit range' if default_range else ''}; pass --sensor "
+                         "for the right ones (see `sumdun sensors`)")
         ms_win, pan_win, _ = _common_windows(ms_ds, pan_ds, ratio)
         lost_ms = (ms_ds.height - ms_win.height, ms_ds.width - ms_win.width)
         lost_pan = (pan_ds.height - pan_win.height, pan_ds.width - pan_win.width)
@@ -486,13 +491,6 @@ def fuse_geotiff(ms_path: str | os.PathLike, pan_path: str | os.PathLike,
                                  f"{' and 2' if method == 'sumdun' else ''}; this pair "
                                  f"has ratio {ratio}: use a classical method (--method "
                                  "mtf-glp-hpm) or weights trained at that ratio (-o weights=DIR)")
-            if "bits" not in options and "data_range" not in options:
-                # GDAL's NBITS, a band-level tag (GTiff NBITS=12 creation option)
-                nbits = ms_ds.tags(band_idx[0], ns="IMAGE_STRUCTURE").get("NBITS")
-                if nbits and nbits.isdigit() and np.dtype(ms_ds.dtypes[0]).kind in "ui":
-                    options["bits"] = int(nbits)  # the file's metadata, then its data type
-                elif np.dtype(ms_ds.dtypes[0]) == np.uint8:
-                    options["bits"] = 8  # an 8-bit product: its range, not the sensor's
             takes_prompt = "prompt" in method_options(method)
             if prompt is None and prompt_scope == "scene" and takes_prompt:
                 from .prompts import get_describer

@@ -1,5 +1,6 @@
 """``sumdun fuse-batch``: manifests, a Dask LocalCluster of 2 processes, resume, a bad scene,
-a worker killed mid-run, and outputs equal to single-scene ``sumdun fuse``."""
+a worker killed mid-run, and outputs equal to single-scene ``sumdun fuse`` run with other thread
+counts (2 torch and BLAS threads there, 1 in each worker)."""
 from __future__ import annotations
 
 import json
@@ -163,11 +164,21 @@ def scenes(tmp_path_factory):
     (bad / "bad_MS.tif").write_bytes(good_ms[: len(good_ms) // 2])  # truncated
     (bad / "bad_PAN.tif").write_bytes((src / "s1" / "city1_PAN.tif").read_bytes())
     refs = {}
-    for k in range(3):  # what single-scene `sumdun fuse` writes
-        ref = root / f"ref{k}.tif"
-        assert main(["fuse", str(src / f"s{k}" / f"city{k}_MS.tif"),
-                     str(src / f"s{k}" / f"city{k}_PAN.tif"), str(ref), "-q", *CLI_ARGS]) == 0
-        refs[f"city{k}"] = ref
+    # what single-scene `sumdun fuse` writes, on purpose with 2 torch and 2 BLAS threads while
+    # each Dask worker has 1: the outputs must be equal at any thread count (reproducible.py)
+    torch = pytest.importorskip("torch")
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    before = torch.get_num_threads()
+    try:
+        with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+            for k in range(3):
+                ref = root / f"ref{k}.tif"
+                assert main(["fuse", str(src / f"s{k}" / f"city{k}_MS.tif"),
+                             str(src / f"s{k}" / f"city{k}_PAN.tif"), str(ref), "-q",
+                             "--threads", "2", *CLI_ARGS]) == 0
+                refs[f"city{k}"] = ref
+    finally:
+        torch.set_num_threads(before)
     return src, refs
 
 

@@ -53,6 +53,8 @@ def fuse(ms: Array, pan: Array, method: str | None = None, sensor: str | Sensor 
         (half the memory and time, ~1e-6 of the data range from the float64 result).
         Methods marked ``numpy`` (BT-H) compute numpy inputs with numpy alone: torch is not
         imported (``sumdun fuse --method bt-h`` starts in a fraction of the time).
+        Classical methods run on one thread (:func:`sumdun.reproducible.fixed_order`), so
+        their output is bit-identical at any thread count.
     """
     method = method or default_method()
     m = get_method(method)
@@ -86,7 +88,13 @@ def fuse(ms: Array, pan: Array, method: str | None = None, sensor: str | Sensor 
     for name, t in (("ms", x), ("pan", p)):
         _check_bands(name, *_band_range(t))
     s = sensor_for_bands(sensor, x.shape[1])
-    out = m.fn(x, p, s, ratio, **options)
+    if m.family == "classical":  # one summation order at any thread count: bit-identical
+        from .reproducible import fixed_order
+
+        with fixed_order():
+            out = m.fn(x, p, s, ratio, **options)
+    else:
+        out = m.fn(x, p, s, ratio, **options)
     return restore(out)
 
 

@@ -269,6 +269,19 @@ def _is_constant(a: np.ndarray) -> bool:
     return bool((flat.max(1) == flat.min(1)).any())
 
 
+def reproducibility(method: str) -> str:
+    """What a second run with other threads gives (the ``SUMDUN_REPRODUCIBLE`` tag; the README's
+    guarantee, pinned by ``tests/test_reproducible.py``)."""
+    from .fusion import get_method
+
+    if get_method(method).family == "classical":
+        return ("bit-identical at any thread count, in sumdun fuse and fuse-batch (same machine "
+                "and library versions)")
+    return ("bit-identical on the same device at the same thread count; across CPU thread "
+            "counts within 1e-5 of the data range (integer outputs within 1 DN); a GPU's "
+            "float32 kernels differ more")
+
+
 def _provenance(method: str, sensor, options: dict, prompt_text: str | None, ms_path, pan_path,
                 bands, bands_fused: int) -> dict:
     """GeoTIFF tags saying how the file was made (``gdalinfo`` shows them)."""
@@ -285,6 +298,7 @@ def _provenance(method: str, sensor, options: dict, prompt_text: str | None, ms_
             "SUMDUN_INPUTS": f"{Path(ms_path).name} {Path(pan_path).name}"}
     if bands:
         tags["SUMDUN_MS_BANDS"] = ",".join(map(str, bands))
+    tags["SUMDUN_REPRODUCIBLE"] = reproducibility(method)
     if get_method(method).family == "neural":
         from .weights import weights_dir
 

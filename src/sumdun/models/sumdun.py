@@ -379,8 +379,11 @@ class SUMDUN(nn.Module):
 
         run = {"bt-h": lambda: bt_h(ms, pan, None, self.cfg.ratio),
                "mtf-glp-fs": lambda: mtf_glp_fs(ms, pan, "generic", self.cfg.ratio)}
+        from ..reproducible import fixed_order
+
         top = 2 * ms.flatten(1).amax(1).view(-1, 1, 1, 1)
-        with torch.no_grad():
+        # their global statistics summed in one order at any thread count (reproducible.py)
+        with torch.no_grad(), fixed_order():
             if "|" in self.cfg.initial_estimate:
                 a, b = (torch.minimum(run[n]().clamp_(min=0), top)
                         for n in self.cfg.initial_estimate.split("|"))

@@ -2,6 +2,7 @@
 Choi, Yu and Kim 2011)."""
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from ...degrade import imresize
@@ -23,7 +24,11 @@ def _regress(target: torch.Tensor, predictors: torch.Tensor) -> torch.Tensor:
     b, k = predictors.shape[:2]
     x = torch.cat([torch.ones_like(predictors[:, :1]), predictors], 1).flatten(2).transpose(1, 2)
     y = target.flatten(2).transpose(1, 2)
-    coef = torch.linalg.lstsq(x, y).solution                               # (B, K+1, T)
+    # numpy's LAPACK (OpenBLAS), not torch's MKL: MKL's least squares changes in the last bit
+    # with the memory alignment of its buffers, so two identical calls could differ
+    coef = torch.from_numpy(np.stack([np.linalg.lstsq(xi, yi, rcond=None)[0] for xi, yi in zip(
+        x.detach().cpu().double().numpy(), y.detach().cpu().double().numpy())]))
+    coef = coef.to(device=x.device, dtype=x.dtype)                        # (B, K+1, T)
     return (x @ coef).transpose(1, 2).reshape(target.shape)
 
 

@@ -6,6 +6,7 @@ file, and misbehaves on request, chosen by the model name:
   error500 -> HTTP 500                  error400  -> HTTP 400
   badjson  -> a body that is not JSON   nocontent -> JSON without the message content
   trickle  -> the answer one byte every 0.5 s (never trips a per-read timeout)
+  hang     -> reads the request and never answers (10 minutes)
   empty / long / refuse / offtopic -> an answer that is not a usable description
 
 Run: python mllm_stub_server.py PORT LOGFILE   (prints "ready" when listening)
@@ -31,6 +32,9 @@ class Handler(BaseHTTPRequestHandler):
         mode = req.get("model", "ok")
         if mode == "slow":
             time.sleep(3)
+        if mode == "hang":
+            time.sleep(600)
+            return
         if mode in ("error500", "error400"):
             self.send_response(int(mode[-3:]))
             self.end_headers()

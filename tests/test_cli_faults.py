@@ -130,6 +130,31 @@ def test_float_inputs_with_nan_nodata(tmp_path, wv3_crop, declare, capsys):
     assert np.abs(out[:, 200:, 200:] - ref[:, 200:, 200:]).mean() < 0.002  # < 4 DN of 2047
 
 
+def test_nan_without_declared_nodata_is_reported_as_nan(tmp_path, wv3_crop, capsys):
+    """NaN in float files that declare no nodata: the warning says the pixels were NaN or inf
+    and were written as NaN (not "black collar ... nodata 0"), with their count: MS 20:30 is
+    PAN 80:120, where the PAN is NaN too, so 40 x 40."""
+    ms, pan = (a.astype("float32") / 2047 for a in wv3_crop)
+    ms[:, 20:30, 20:30] = np.nan
+    pan[:, 80:120, 80:120] = np.nan
+    pan[:, 0, 0] = np.inf
+    p = write_pair(tmp_path, ms, pan, dtype="float32")
+    rc, _, err = run(["fuse", *p, tmp_path / "o.tif", "--method", "bt-h", "--sensor", "wv3"],
+                     capsys)
+    assert rc == 0
+    assert "1601 PAN-grid pixels are NaN or inf in the MS or the PAN" in err
+    assert "written as nodata nan" in err and "black collar" not in err
+    with rasterio.open(tmp_path / "o.tif") as ds:
+        out = ds.read()
+        assert np.isnan(ds.nodata)
+    assert np.isnan(out[:, 80:120, 80:120]).all() and np.isnan(out[:, 0, 0]).all()
+    assert np.isnan(out).any(0).sum() == 1601
+    rc, _, err = run(["fuse", *p, tmp_path / "n.tif", "--method", "bt-h", "--sensor", "wv3",
+                      "--nodata", "none"], capsys)
+    assert rc == 0 and "1601 PAN-grid pixels are NaN or inf" in err
+    assert "fused from the bands' means" in err
+
+
 @pytest.mark.parametrize("method", ["sumdun", "bt-h"])
 def test_all_nodata_input_writes_an_all_nodata_file(tmp_path, method, capsys):
     p = write_pair(tmp_path, np.zeros((4, 32, 32)), np.zeros((1, 128, 128)), nodata=0)
@@ -437,6 +462,47 @@ def test_prompts_timeout_bounds_a_trickling_server(tmp_path, tiny_data):
     assert took < 20
 
 
+@pytest.mark.parametrize("mode", ["hang", "dead"])
+def test_fuse_with_a_hanging_or_dead_mllm_ends_within_its_total_timeout(tmp_path, pair, mode):
+    """``sumdun fuse --describer mllm``: one bound for connection, reading and retries
+    (``--mllm-timeout``, default 20 s, so an interactive run ends within 30 s; it took 187 s).
+    Here 3 s: the command, start-up included, ends well within 15 s with one line."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = None
+    if mode == "hang":
+        server = subprocess.Popen([sys.executable, str(ROOT / "tests" / "mllm_stub_server.py"),
+                                   str(port), str(tmp_path / "log.jsonl")],
+                                  stdout=subprocess.PIPE, text=True)
+        assert server.stdout.readline().strip() == "ready"
+    try:
+        t0 = time.perf_counter()
+        r = cli("fuse", *pair, tmp_path / "o.tif", "--method", "sumdun", "--describer", "mllm",
+                "--model", "hang", "--base-url", f"http://127.0.0.1:{port}/v1",
+                "--mllm-timeout", "3", "-q", timeout=60)
+        took = time.perf_counter() - t0
+    finally:
+        if server is not None:
+            server.kill()
+    assert r.returncode == 1 and "no answer from" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "o.tif").exists()
+    assert took < 15, took
+    if mode == "hang":  # a 3 s budget has no room for a retry after a 3 s request
+        assert len((tmp_path / "log.jsonl").read_text().splitlines()) == 1
+
+
+def test_mllm_timeout_default_and_validation(capsys):
+    from sumdun.cli import build_parser
+
+    args = build_parser().parse_args(["fuse", "a.tif", "b.tif", "o.tif"])
+    assert args.mllm_timeout == 20.0
+    rc, _, err = run(["fuse", "a.tif", "b.tif", "o.tif", "--mllm-timeout", "0"], capsys)
+    assert rc == 2 and "--mllm-timeout must be a positive number" in err
+
+
 # --- kill -9 and Ctrl-C mid-write ------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -445,14 +511,21 @@ def big(tmp_path_factory):
     return write_pair(tmp_path_factory.mktemp("big"), ms, pan)
 
 
-def _start_and_wait_for_part(big, out: Path):
+def _default_signals(ignore_hangup: bool = False):
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, signal.SIG_DFL)
+    if ignore_hangup:
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+
+def _start_and_wait_for_part(big, out: Path, ignore_hangup: bool = False):
     proc = subprocess.Popen([sys.executable, "-m", "sumdun.cli", "fuse", *map(str, big),
                              str(out), "--method", "mtf-glp-hpm", "--tile", "256",
                              "--overlap", "32", "-q", "--threads", "1"], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             # a test run started in the background (`make test &`) ignores
                             # SIGINT, and its children would inherit that: give Ctrl-C back
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                            preexec_fn=lambda: _default_signals(ignore_hangup))
     t0 = time.time()
     while not parts(out.parent) and time.time() - t0 < 60:
         time.sleep(0.05)
@@ -461,17 +534,22 @@ def _start_and_wait_for_part(big, out: Path):
     return proc
 
 
-@pytest.mark.parametrize("how", ["SIGINT", "SIGKILL"])
+@pytest.mark.parametrize("how", ["SIGINT", "SIGTERM", "SIGHUP", "SIGKILL"])
 def test_interrupted_run_keeps_the_old_output(tmp_path, big, how):
+    """Ctrl-C, SIGTERM (Docker, Kubernetes, systemd, Dask's nanny) and SIGHUP (a closed
+    terminal) clean up and exit 130 / 143 / 129 with one line; kill -9 cannot."""
     out = tmp_path / "o.tif"
     out.write_bytes(b"old output")
     proc = _start_and_wait_for_part(big, out)
     proc.send_signal(getattr(signal, how))
     _, err = proc.communicate(timeout=60)
     assert out.read_bytes() == b"old output"
-    if how == "SIGINT":
-        assert proc.returncode == 130 and "Traceback" not in err
-        assert "interrupted; the output was not written (an earlier file" in err
+    if how != "SIGKILL":
+        code = {"SIGINT": 130, "SIGTERM": 143, "SIGHUP": 129}[how]
+        said = "interrupted" if how == "SIGINT" else f"stopped by {how}"
+        assert proc.returncode == code and "Traceback" not in err, (proc.returncode, err)
+        assert f"{said}; the output was not written (an earlier file" in err
+        assert len(err.strip().splitlines()) == 1, err
         assert not parts(tmp_path)
     else:
         assert proc.returncode == -9 and parts(tmp_path)  # nothing can clean up after kill -9
@@ -479,6 +557,17 @@ def test_interrupted_run_keeps_the_old_output(tmp_path, big, how):
         assert r.returncode == 0 and not parts(tmp_path)  # the next run removes it
         with rasterio.open(out) as ds:
             assert ds.count == 4
+
+
+def test_nohup_keeps_running_after_sighup(tmp_path, big):
+    """A SIGHUP the caller ignores (``nohup``) stays ignored: the run finishes."""
+    out = tmp_path / "o.tif"
+    proc = _start_and_wait_for_part(big, out, ignore_hangup=True)
+    proc.send_signal(signal.SIGHUP)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    with rasterio.open(out) as ds:
+        assert ds.count == 4
 
 
 def test_interrupted_evaluate_says_what_it_kept(tmp_path, tiny_data, capsys, monkeypatch):

@@ -59,6 +59,7 @@ def test_valid_core_and_crop_keep_georeferencing():
         p.crop(0, 0, 1000, 10)
 
 
+@pytest.mark.heavy
 def test_demo_writes_geotiff_png_and_metrics(tmp_path):
     rasterio = pytest.importorskip("rasterio")
     from sumdun.demo import DEMO_METHODS, run_demo

@@ -23,17 +23,18 @@ README_PSNR = {"wv3": 40.64, "wv3-4band": 39.62, "wv2": 37.14, "wv2-4band": 39.4
 pytestmark = pytest.mark.skipif("sumdun_small" not in available(), reason="no shipped weights")
 
 
-@pytest.fixture(scope="module")
-def test_sets(tmp_path_factory):
+@pytest.fixture(scope="session")  # session: pytest-xdist interleaves modules on a worker
+def test_sets(shared_dir):
     from sumdun.data import build_dataset
     from sumdun.io import load_sample
 
-    out = tmp_path_factory.mktemp("dgsamples")
-    build_dataset([load_sample("wv2"), load_sample("wv3")], out)  # the shipped weights' split
+    # the shipped weights' split, built once for every pytest-xdist worker
+    out = shared_dir("dgsamples-split", lambda d: build_dataset(
+        [load_sample("wv2"), load_sample("wv3")], d))
     return {s: out / f"{s}_test.h5" for s in SETS}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # once, even when other modules' tests run in between
 def table(test_sets, tmp_path_factory):
     from sumdun.evaluation import evaluate
     from sumdun.evaluation.runner import expand_methods
@@ -44,6 +45,8 @@ def table(test_sets, tmp_path_factory):
     return res["rr"]
 
 
+@pytest.mark.heavy
+@pytest.mark.xdist_group("shipped-table")  # one worker evaluates the table once
 @pytest.mark.parametrize("name", SETS)
 def test_sumdun_beats_every_classical_method(table, name):
     rows = table[name]
@@ -58,6 +61,7 @@ def test_sumdun_beats_every_classical_method(table, name):
     assert ours["PSNR"] == pytest.approx(README_PSNR[name], abs=0.02)
 
 
+@pytest.mark.heavy
 def test_prompt_effect_is_what_the_readme_says(test_sets):
     """README "Do the prompts steer the network?", mean Q2n over the test patches: with the
     step-7 consistency neither another patch's prompt nor no prompt moves the result by 0.001
@@ -161,6 +165,7 @@ README_BASELINE_MEAN_Q2N = {"wfanet": 0.8495, "fusionnet": 0.8395, "pannet": 0.8
                             "fusionmamba": 0.7662, "pnn": 0.3877}
 
 
+@pytest.mark.heavy
 def test_the_baseline_comparison_is_what_the_readme_says(test_sets, tmp_path):
     """The README's deep-baseline table: each baseline's mean Q2n over the four sets, and
     SUM-DUN trained under the baselines' budget ahead of every baseline on every set."""

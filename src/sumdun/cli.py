@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
 
-from .errors import DataError, UsageError
+from .errors import DataError, Terminated, UsageError
 
 
 def _cmd_sensors(args) -> int:
@@ -74,7 +75,8 @@ def _cmd_prompts(args) -> int:
     options = {}
     if args.describer == "mllm":
         options = dict(base_url=args.base_url, model=args.model, api=args.api,
-                       timeout=args.timeout, retries=args.retries, fallback=args.fallback)
+                       timeout=args.timeout, retries=args.retries, fallback=args.fallback,
+                       total_timeout=args.mllm_timeout)
         if args.instruction_file:
             options["instruction"] = Path(args.instruction_file).read_text().strip()
     describer = get_describer(args.describer, **options)
@@ -168,8 +170,12 @@ def _cmd_fuse(args) -> int:
     if args.adapt is not None and args.adapt < 1:
         raise UsageError(f"--adapt takes a number of steps >= 1, got {args.adapt}")
     describer_options = {}
+    if args.mllm_timeout is not None and not args.mllm_timeout > 0:
+        raise UsageError(f"--mllm-timeout must be a positive number of seconds, got "
+                         f"{args.mllm_timeout:g}")
     if args.describer == "mllm":
-        describer_options = dict(base_url=args.base_url, model=args.model)
+        describer_options = dict(base_url=args.base_url, model=args.model,
+                                 total_timeout=args.mllm_timeout)
     summary: dict = {}
     out = fuse_geotiff(args.ms, args.pan, args.out, method=args.method, sensor=args.sensor,
                        ratio=args.ratio, tile=args.tile, overlap=args.overlap,
@@ -316,8 +322,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="MLLM server (OpenAI protocol: .../v1; Ollama native: host root)")
     s.add_argument("--model", default="qwen2.5vl", help="MLLM model name")
     s.add_argument("--api", choices=("openai", "ollama"), default="openai")
-    s.add_argument("--timeout", type=float, default=60.0)
+    s.add_argument("--timeout", type=float, default=60.0, help="seconds per request")
     s.add_argument("--retries", type=int, default=2)
+    s.add_argument("--mllm-timeout", type=float, default=None, metavar="SECONDS",
+                   help="seconds for one description, all requests and retries together "
+                   "(default: no bound beyond --timeout per request)")
     s.add_argument("--fallback", choices=("stats",), default=None,
                    help="use the stats describer when the MLLM fails (default: stop)")
     s.add_argument("--instruction-file", default=None, help="text file with the instruction")
@@ -363,6 +372,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="one prompt per scene (from an overview, default) or per tile")
     s.add_argument("--base-url", default="http://127.0.0.1:11434/v1", help="MLLM server")
     s.add_argument("--model", default="qwen2.5vl", help="MLLM model name")
+    s.add_argument("--mllm-timeout", type=float, default=20.0, metavar="SECONDS",
+                   help="MLLM describer: seconds for one description, connection, reading and "
+                   "retries together (default 20)")
     s.add_argument("--device", default="auto", help="SUM-DUN device: auto (default: CUDA "
                    "when present), cpu or cuda")
     s.add_argument("--dtype", default=None, help="output data type (default: the MS dtype, "
@@ -519,10 +531,40 @@ def _setup(args) -> None:
     logging.getLogger("sumdun").info("using %d CPU thread(s)", n)
 
 
+@contextlib.contextmanager
+def _stop_signals_interrupt():
+    """SIGTERM and SIGHUP raise :class:`Terminated` (a KeyboardInterrupt) in the main thread
+    for the duration, so they unwind like Ctrl-C; the previous handlers come back after."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+
+    def stop(signum, frame):
+        raise Terminated(signum)
+
+    # a signal ignored on purpose stays ignored (`nohup sumdun fuse ...` must survive SIGHUP)
+    wanted = [getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n)]
+    before = {s: signal.signal(s, stop) for s in wanted
+              if signal.getsignal(s) is not signal.SIG_IGN}
+    try:
+        yield
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Exit codes: 0 success, 2 usage errors (bad option, argument, configuration or path),
     1 data errors (unreadable or mismatched inputs, corrupt checkpoints, a full disk),
-    130 interrupted."""
+    130 interrupted (Ctrl-C), 143 terminated (SIGTERM), 129 hung up (SIGHUP)."""
+    with _stop_signals_interrupt():
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -545,12 +587,17 @@ def main(argv: list[str] | None = None) -> int:
 
             traceback.print_exc()
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:
         what = _INTERRUPTED.get(args.command, "nothing half-written was left")
-        print(f"{name}: interrupted; "
+        how, code = "interrupted", 130
+        if isinstance(err, Terminated):
+            import signal
+
+            how, code = f"stopped by {signal.Signals(err.signum).name}", 128 + err.signum
+        print(f"{name}: {how}; "
               f"{what.format(out=getattr(args, 'out', ''), outdir=getattr(args, 'outdir', ''))}",
               file=sys.stderr)
-        return 130
+        return code
     except Exception as err:  # noqa: BLE001 - a bug: one line, the traceback on -vv
         print(f"{name}: internal error: {type(err).__name__}: {err} (run with -vv for the "
               "traceback and please report it)", file=sys.stderr)

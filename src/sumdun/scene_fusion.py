@@ -537,7 +537,8 @@ def fuse_geotiff(ms_path: str | os.PathLike, pan_path: str | os.PathLike,
         tqdm = require("tqdm").tqdm
         bar = tqdm(total=(stop - first) * len(cols), unit="tile", disable=not progress,
                    desc=f"fuse {method} {W}x{H}")
-        counts = {"tiles": 0, "empty_tiles": 0, "constant_tiles": 0, "invalid_pixels": 0}
+        counts = {"tiles": 0, "empty_tiles": 0, "constant_tiles": 0, "invalid_pixels": 0,
+                  "nonfinite_pixels": 0}
         with contextlib.ExitStack() as stack:
             stack.callback(bar.close)  # ends the bar's line before any error message
             # GDAL's block cache (5 % of RAM by default) is bounded: it would grow with the scene
@@ -570,14 +571,20 @@ def fuse_geotiff(ms_path: str | os.PathLike, pan_path: str | os.PathLike,
                             np.isnan(ms).any(0)
                     elif collars:
                         ms_bad = (ms == 0).all(0)
-                    if ms.dtype.kind == "f":
-                        ms_bad |= ~np.isfinite(ms).all(0)
+                    ms_nonfinite = ~np.isfinite(ms).all(0) if ms.dtype.kind == "f" else None
+                    if ms_nonfinite is not None:
+                        ms_bad |= ms_nonfinite
                     invalid = np.repeat(np.repeat(ms_bad, ratio, 0), ratio, 1)
                     if pan_nd is not None:
                         invalid |= (pan[0] == pan_nd) if not np.isnan(pan_nd) else \
                             np.isnan(pan[0])
+                    # NaN / inf pixels are nodata whatever was declared (the warning says so)
+                    nonfinite = np.zeros(invalid.shape, bool)
+                    if ms_nonfinite is not None:
+                        nonfinite |= np.repeat(np.repeat(ms_nonfinite, ratio, 0), ratio, 1)
                     if pan.dtype.kind == "f":
-                        invalid |= ~np.isfinite(pan[0])
+                        nonfinite |= ~np.isfinite(pan[0])
+                    invalid |= nonfinite
                     counts["tiles"] += 1
                     if invalid.all():
                         counts["empty_tiles"] += 1
@@ -609,6 +616,8 @@ def fuse_geotiff(ms_path: str | os.PathLike, pan_path: str | os.PathLike,
                         continue
                     inv = invalid[h0 - r0: h1 - r0, w0 - c0: w1 - c0]
                     counts["invalid_pixels"] += int(inv.sum())
+                    counts["nonfinite_pixels"] += int(
+                        nonfinite[h0 - r0: h1 - r0, w0 - c0: w1 - c0].sum())
                     pending.append((h0, h1, w0, w1, _cast(out, inv, out_dtype, out_nd)))
                     if len(pending) >= group or j == len(cols) - 1:
                         # several blocks in one write: GDAL compresses them on every thread
@@ -626,9 +635,17 @@ def fuse_geotiff(ms_path: str | os.PathLike, pan_path: str | os.PathLike,
     if counts["constant_tiles"]:
         notes.append(f"{counts['constant_tiles']} tile(s) with a constant band were upsampled "
                      "only (EXP): nothing to estimate there")
-    if collars and counts["invalid_pixels"]:
-        notes.append(f"no nodata in the files: {counts['invalid_pixels']} PAN-grid pixels of "
-                     "black collar (MS 0 in every band) written as nodata 0; pass --nodata none "
+    written_nd = "none" if out_nd is None else f"{out_nd:g}"
+    if counts["nonfinite_pixels"]:
+        fate = (f"written as nodata {written_nd}" if out_nd is not None else
+                "fused from the bands' means (there is no nodata value to write; pass --nodata "
+                "to mark them)")
+        notes.append(f"{counts['nonfinite_pixels']} PAN-grid pixels are NaN or inf in the MS or "
+                     f"the PAN: kept out of the statistics as nodata and {fate}")
+    collar_pixels = counts["invalid_pixels"] - counts["nonfinite_pixels"]
+    if collars and collar_pixels > 0:
+        notes.append(f"no nodata in the files: {collar_pixels} PAN-grid pixels of black collar "
+                     f"(MS 0 in every band) written as nodata {written_nd}; pass --nodata none "
                      "to fuse them as data")
     for note in notes:
         warnings.warn(note, UserWarning, stacklevel=2)

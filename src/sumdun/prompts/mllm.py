@@ -125,6 +125,11 @@ class MLLMDescriber:
         api_key_env: environment variable holding the API key (optional).
         timeout: seconds per HTTP request.
         retries: extra tries after a retryable failure; backoff doubles from ``backoff`` s.
+        total_timeout: seconds for one description, all tries and waits together (each
+            request gets what is left, at most ``timeout``); None (default): no bound beyond
+            theirs. ``sumdun fuse --mllm-timeout`` sets it, 20 s by default, so an
+            interactive fusion ends within 30 s when the server is dead or hangs (three
+            requests of 60 s took 187 s before).
         instruction: the text prompt (default modelled on the paper's).
         composite: ``"true"`` (R, G, B) or ``"false"`` (NIR, R, G) colour for the MS image.
         max_side: images are decimated to at most this many pixels per side.
@@ -137,7 +142,7 @@ class MLLMDescriber:
     def __init__(self, base_url: str = "http://127.0.0.1:11434/v1", model: str = "qwen2.5vl",
                  api: str = "openai", api_key_env: str = "SUMDUN_MLLM_API_KEY",
                  timeout: float = 60.0, retries: int = 2, backoff: float = 1.0,
-                 instruction: str = DEFAULT_INSTRUCTION, composite: str = "true",
+                 total_timeout: float | None = None, instruction: str = DEFAULT_INSTRUCTION, composite: str = "true",
                  max_side: int = 512, temperature: float = 0.0, max_tokens: int = 200,
                  fallback: str | None = None):
         if api not in ("openai", "ollama"):
@@ -148,7 +153,11 @@ class MLLMDescriber:
             raise ValueError(f"fallback must be None or 'stats', got {fallback!r}")
         self.base_url = base_url.rstrip("/")
         self.model, self.api, self.api_key_env = model, api, api_key_env
+        for name, value in (("timeout", timeout), ("total_timeout", total_timeout)):
+            if value is not None and not (isinstance(value, (int, float)) and value > 0):
+                raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
         self.timeout, self.retries, self.backoff = timeout, retries, backoff
+        self.total_timeout = total_timeout
         self.instruction, self.composite, self.max_side = instruction, composite, max_side
         self.temperature, self.max_tokens, self.fallback = temperature, max_tokens, fallback
         self.last_source = None
@@ -188,14 +197,15 @@ class MLLMDescriber:
                 "options": {"temperature": self.temperature, "num_predict": self.max_tokens}}
         return f"{self.base_url}/api/chat", body
 
-    def _post(self, url: str, body: dict) -> dict:
+    def _post(self, url: str, body: dict, timeout: float | None = None) -> dict:
         headers = {"Content-Type": "application/json"}
         key = os.environ.get(self.api_key_env)
         if key:
             headers["Authorization"] = f"Bearer {key}"
         req = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers,
                                      method="POST")
-        raw = _bounded(lambda: _fetch(req, self.timeout), self.timeout)
+        timeout = self.timeout if timeout is None else timeout
+        raw = _bounded(lambda: _fetch(req, timeout), timeout)
         try:
             return json.loads(raw)
         except ValueError as err:
@@ -219,11 +229,23 @@ class MLLMDescriber:
     def describe(self, ms, pan, sensor=None, ratio: int = 4, meta: dict | None = None) -> str:
         url, body = self.request(*self.images(np.asarray(ms), np.asarray(pan), sensor))
         error: Exception | None = None
+        start = time.monotonic()
+
+        def left() -> float:
+            if self.total_timeout is None:
+                return float("inf")
+            return self.total_timeout - (time.monotonic() - start)
+
         for attempt in range(self.retries + 1):
             if attempt:
+                if left() <= self.backoff * 2 ** (attempt - 1):
+                    error = MLLMError(f"{error}; no time left for another try within the "
+                                      f"total timeout of {self.total_timeout:g} s "
+                                      "(--mllm-timeout)")
+                    break
                 time.sleep(self.backoff * 2 ** (attempt - 1))
             try:
-                text = self._text(self._post(url, body))
+                text = self._text(self._post(url, body, min(self.timeout, left())))
                 problem = answer_problem(text)
                 if problem is not None:  # a reply, but not a description: no retry
                     return self._stats_instead(f"MLLM {self.model} at {url}: {problem}", ms,

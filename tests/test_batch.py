@@ -263,6 +263,31 @@ def test_cli_fuse_batch_on_its_own_local_cluster(tmp_path, scenes, capsys):
     _same_as_single(tmp_path / "o" / "one.tif", refs["city1"])
 
 
+def test_manifest_outputs_stay_inside_outdir_unless_allowed(tmp_path, client, scenes):
+    """A row whose ``out`` leaves OUTDIR (``../x.tif``, an absolute path) fails with a message
+    saying so and writes nothing; ``allow_outside=True`` writes it where it says."""
+    src, refs = scenes
+    ms, pan = src / "s1" / "city1_MS.tif", src / "s1" / "city1_PAN.tif"
+    outdir, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    csv = tmp_path / "m.csv"
+    csv.write_text("id,ms,pan,out\n"
+                   f"up,{ms},{pan},../up.tif\n"
+                   f"abs,{ms},{pan},{elsewhere / 'abs.tif'}\n"
+                   f"inside,{ms},{pan},./in.tif\n")
+    rep = fuse_batch(csv, outdir, client=client, progress=False, **ARGS)
+    rows = {r["id"]: r for r in rep["scenes"]}
+    assert {k: r["status"] for k, r in rows.items()} == {
+        "up": "failed", "abs": "failed", "inside": "done"}
+    assert "outside the output folder" in rows["up"]["error"]
+    assert "--allow-outside" in rows["abs"]["error"]
+    assert not (tmp_path / "up.tif").exists() and not (elsewhere / "abs.tif").exists()
+    rep = fuse_batch(csv, outdir, client=client, progress=False, allow_outside=True, **ARGS)
+    assert {r["id"]: r["status"] for r in rep["scenes"]} == {
+        "up": "done", "abs": "done", "inside": "skipped"}
+    _same_as_single(elsewhere / "abs.tif", refs["city1"])
+
+
 @pytest.mark.parametrize("argv, match", [
     (["--split-rows", "0"], "split_rows must be at least 1"),
     (["--workers", "0"], "--workers must be at least 1"),

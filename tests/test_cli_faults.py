@@ -682,3 +682,107 @@ def test_set_threads_gives_numpy_blas_one_thread_unless_the_user_chose(user_blas
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, env=env)
     assert out.stdout.split() == ["2", user_blas or "1", "2"]
+
+
+# --- hostile files -------------------------------------------------------------------------------
+
+def _alias_bomb(levels: int = 9) -> str:
+    """'Billion laughs': ``levels`` anchors of nine aliases each, 9**levels leaves in ~400 B."""
+    text = 'l0: &l0 ["x","x","x","x","x","x","x","x","x"]\n'
+    for i in range(1, levels):
+        text += f"l{i}: &l{i} [" + ",".join([f"*l{i - 1}"] * 9) + "]\n"
+    return text
+
+
+def test_yaml_alias_bomb_is_refused_at_once(tmp_path, pair):
+    """As a fuse-batch manifest (its options would be hashed, i.e. expanded, per scene) and as
+    a training configuration: exit 2 in a few seconds, one line naming the alias bomb."""
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(_alias_bomb() + f"defaults: {{options: {{block: *l8}}}}\n"
+                        f"scenes:\n  - {{ms: {pair[0]}, pan: {pair[1]}}}\n")
+    config = tmp_path / "train.yaml"
+    config.write_text(_alias_bomb() + "epochs: *l8\n")
+    for argv in (["fuse-batch", manifest, tmp_path / "out", "--method", "bt-h"],
+                 ["train", "--config", config, "--out-dir", tmp_path / "run"]):
+        t0 = time.perf_counter()
+        r = cli(*argv, timeout=60)
+        assert r.returncode == 2 and "alias bomb" in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1 and time.perf_counter() - t0 < 30
+
+
+def test_a_large_honest_yaml_manifest_still_loads(tmp_path):
+    """The bound is far above real files: 20 000 rows load (and anchors used a few times
+    are fine)."""
+    from sumdun.batch import read_manifest
+
+    rows = "".join(f"  - {{ms: m{i}.tif, pan: p{i}.tif, options: *o}}\n" for i in range(20000))
+    (tmp_path / "m.yaml").write_text("common: &o {block: 64}\nscenes:\n" + rows)
+    scenes = read_manifest(tmp_path / "m.yaml")
+    assert len(scenes) == 20000 and scenes[-1].options == {"block": 64}
+
+
+def test_a_raster_header_claiming_a_trillion_pixels_is_refused(tmp_path):
+    """A 10^6 x 10^6 PAN (a VRT of a few hundred bytes says so): refused in seconds with one
+    line, before any tile is read (it ran on for minutes, 1.3 GB resident, before)."""
+    for name, size, res, bands in (("ms.vrt", 250000, 2.0, 4), ("pan.vrt", 1000000, 0.5, 1)):
+        body = "".join(f'<VRTRasterBand dataType="UInt16" band="{b + 1}"/>' for b in range(bands))
+        (tmp_path / name).write_text(
+            f'<VRTDataset rasterXSize="{size}" rasterYSize="{size}"><SRS>EPSG:32613</SRS>'
+            f"<GeoTransform>500000, {res}, 0, 4400000, 0, -{res}</GeoTransform>{body}"
+            "</VRTDataset>")
+    t0 = time.perf_counter()
+    r = cli("fuse", tmp_path / "ms.vrt", tmp_path / "pan.vrt", tmp_path / "o.tif", "--method",
+            "bt-h", timeout=60)
+    assert r.returncode == 1 and "claims 250,000 x 250,000 pixels" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and time.perf_counter() - t0 < 20
+    assert not (tmp_path / "o.tif").exists()
+
+
+def _copied_weights(tmp_path, name="pannet_4b"):
+    import shutil
+
+    from sumdun.weights import weights_dir
+
+    folder = tmp_path / name
+    shutil.copytree(weights_dir(name), folder)
+    return folder
+
+
+def test_meta_json_claiming_huge_shapes_is_refused_before_allocating(tmp_path, pair):
+    """meta.json edited to a model of 80 GB (its sha256 covers model.safetensors, not
+    meta.json): refused in seconds, without the allocation (before: 107 s and 16 GB resident,
+    then an out-of-memory error)."""
+    import resource
+
+    folder = _copied_weights(tmp_path)
+    meta = json.loads((folder / "meta.json").read_text())
+    meta["model_config"] = {**meta["model_config"], "width": 100000}
+    (folder / "meta.json").write_text(json.dumps(meta))
+    t0 = time.perf_counter()
+    r = cli("fuse", *pair, tmp_path / "o.tif", "--method", "pannet", "-o", f"weights={folder}",
+            "-q", timeout=120)
+    assert r.returncode == 1 and "meta.json and model.safetensors disagree" in r.stderr, r.stderr
+    assert time.perf_counter() - t0 < 30
+    assert resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss < 4 * 2**20  # KiB: < 4 GiB
+
+
+def test_safetensors_header_that_lies_is_refused(tmp_path, pair):
+    """A model.safetensors whose header claims a 40 GB tensor in a file of a few bytes (its
+    sha256 updated in meta.json, so only the header can give it away)."""
+    import hashlib
+    import struct
+
+    folder = _copied_weights(tmp_path)
+    header = json.dumps({"w": {"dtype": "F32", "shape": [100000, 100000],
+                               "data_offsets": [0, 40_000_000_000]}}).encode()
+    f = folder / "model.safetensors"
+    f.write_bytes(struct.pack("<Q", len(header)) + header + b"\0" * 64)
+    meta = json.loads((folder / "meta.json").read_text())
+    meta["files"] = {**meta.get("files", {}),
+                     "model.safetensors": hashlib.sha256(f.read_bytes()).hexdigest()}
+    (folder / "meta.json").write_text(json.dumps(meta))
+    t0 = time.perf_counter()
+    r = cli("fuse", *pair, tmp_path / "o.tif", "--method", "pannet", "-o", f"weights={folder}",
+            "-q", timeout=120)
+    assert r.returncode == 1 and "not a readable safetensors file" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and time.perf_counter() - t0 < 30

@@ -120,13 +120,15 @@ def _parse_options(pairs: list[str] | None, what: str = "method option") -> dict
     """``["block=64", "x=1.5"]`` -> ``{"block": 64, "x": 1.5}`` (YAML scalars)."""
     import yaml
 
+    from ._yaml import load_yaml
+
     out = {}
     for item in pairs or []:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise UsageError(f"{what} {item!r} is not KEY=VALUE")
         try:
-            out[key.strip()] = yaml.safe_load(value)
+            out[key.strip()] = load_yaml(value, f"{what} {key.strip()}")
         except yaml.YAMLError:
             out[key.strip()] = value
     return out
@@ -207,6 +209,7 @@ def _cmd_fuse_batch(args) -> int:
     report = fuse_batch(args.manifest, args.outdir, method=args.method, sensor=args.sensor,
                         ratio=args.ratio, scheduler=args.scheduler, workers=args.workers,
                         split_rows=args.split_rows, fresh=args.fresh,
+                        allow_outside=args.allow_outside,
                         progress=not args.quiet and not args.json,
                         ms_globs=_split(args.ms_glob), pan_globs=_split(args.pan_glob),
                         ms_asset=args.ms_asset, pan_asset=args.pan_asset, options=options,
@@ -428,6 +431,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "than this into strips of this many, fused by different workers "
                    "(default 8)")
     s.add_argument("--fresh", action="store_true", help="fuse complete scenes again")
+    s.add_argument("--allow-outside", action="store_true", help="let a manifest row's out "
+                   "column write outside OUTDIR (refused by default)")
     s.add_argument("--ms-glob", default=None, help="folder manifests: comma-separated MS "
                    "patterns (default *ms*.tif,*mul*.tif, case-insensitive)")
     s.add_argument("--pan-glob", default=None, help="folder manifests: PAN patterns "

@@ -115,8 +115,10 @@ def _csv_rows(p: Path) -> list[dict]:
 def _from_yaml(p: Path) -> list[Scene]:
     import yaml
 
+    from .._yaml import load_yaml
+
     try:
-        doc = yaml.safe_load(p.read_text())
+        doc = load_yaml(p.read_text(), p.name)
     except yaml.YAMLError as err:
         raise UsageError(f"{p.name} is not valid YAML: {err}") from None
     defaults = {}

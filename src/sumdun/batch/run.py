@@ -198,7 +198,8 @@ def _connect(scheduler: str | None, workers: int | None):
 
 
 def _plan(scenes: list[Scene], outdir: Path, method, sensor, ratio, kwargs, options,
-          split_rows: int, fresh: bool) -> tuple[list[dict], list[dict]]:
+          split_rows: int, fresh: bool, allow_outside: bool = False
+          ) -> tuple[list[dict], list[dict]]:
     """``(jobs to run, finished rows)``: checks every scene's settings, skips complete ones."""
     from ..fusion import default_method, get_method, validate_options
     from ..scene_fusion import scene_grid
@@ -226,6 +227,11 @@ def _plan(scenes: list[Scene], outdir: Path, method, sensor, ratio, kwargs, opti
         r = sc.ratio or ratio
         out = Path(sc.out) if sc.out else Path(f"{sc.id}.tif")
         out = out if out.is_absolute() else outdir / out
+        if not allow_outside and not out.resolve().is_relative_to(outdir.resolve()):
+            row.update(status="failed", error=f"output {sc.out} is outside the output folder "
+                       f"{outdir} (the manifest's out column); give a path inside it, or pass "
+                       "--allow-outside (allow_outside=True) to write there on purpose")
+            continue
         key = _job_key(sc, m, s, r, kwargs, opts)
         row["output"] = str(out)
         remove_stale_parts(out)
@@ -265,7 +271,7 @@ def fuse_batch(manifest, outdir, *, method: str | None = None, sensor: str | Non
                split_rows: int = 8, fresh: bool = False, progress: bool = True,
                ms_globs=None, pan_globs=None, ms_asset: str | None = None,
                pan_asset: str | None = None, client=None, options: dict | None = None,
-               **fuse_kwargs) -> dict:
+               allow_outside: bool = False, **fuse_kwargs) -> dict:
     """Fuse every scene of ``manifest`` into ``outdir`` on Dask; return the report.
 
     Args:
@@ -279,6 +285,8 @@ def fuse_batch(manifest, outdir, *, method: str | None = None, sensor: str | Non
         fresh: fuse every scene again, even complete ones.
         client: a ``distributed.Client`` to use instead (left open).
         options: method options for every scene (a row's ``options`` override them).
+        allow_outside: let a manifest row's ``out`` write outside ``outdir`` (an absolute
+            path, ``../x.tif``); by default such a row fails with a message saying so.
         **fuse_kwargs: :func:`~sumdun.scene_fusion.fuse_geotiff` arguments for every scene
             (``tile``, ``overlap``, ``dtype``, ``nodata``, ``cog``, ``creation_options``, ...).
 
@@ -306,7 +314,7 @@ def fuse_batch(manifest, outdir, *, method: str | None = None, sensor: str | Non
         raise DataError(f"cannot write to {outdir} (permission denied); choose another folder")
     t0 = time.perf_counter()
     jobs, rows = _plan(scenes, outdir, method, sensor, ratio, dict(fuse_kwargs),
-                       dict(options or {}), split_rows, fresh)
+                       dict(options or {}), split_rows, fresh, allow_outside)
     by_id = {r["id"]: r for r in rows}
     n_workers = 0
     if jobs:

@@ -122,6 +122,46 @@ def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
                               "checkpoint is corrupt or truncated") from err
 
 
+def tensor_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """Names and shapes of a safetensors file's tensors, from its header alone (no tensor data
+    read); a header that cannot be parsed is a :class:`CheckpointError`."""
+    from safetensors import safe_open
+
+    if not path.exists():
+        raise CheckpointError(f"checkpoint file missing: {path}")
+    try:
+        with safe_open(str(path), "pt") as f:
+            return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    except Exception as err:  # noqa: BLE001 - safetensors raises several error types
+        raise CheckpointError(f"{path} is not a readable safetensors file ({err}); the "
+                              "checkpoint is corrupt or truncated") from err
+
+
+def model_from_meta(folder: Path, meta: dict) -> torch.nn.Module:
+    """The model ``meta.json`` describes, built only once its shapes match the tensors
+    ``model.safetensors`` holds: it is first built on torch's ``meta`` device (no memory), so
+    a ``meta.json`` claiming huge sizes is refused in a second instead of allocating them."""
+    from ..models import create_model
+
+    try:
+        name, config = meta["model_name"], dict(meta["model_config"])
+        with torch.device("meta"):
+            skeleton = create_model(name, **config)
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(f"{folder / 'meta.json'} does not describe a model this sumdun "
+                              f"can build ({err}); use another checkpoint") from err
+    stored = tensor_shapes(folder / "model.safetensors")
+    wanted = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
+    wrong = sorted(k for k in wanted if stored.get(k) != wanted[k])
+    if wrong or set(stored) - set(wanted):
+        k = (wrong or sorted(set(stored) - set(wanted)))[0]
+        raise CheckpointError(
+            f"{folder}: meta.json and model.safetensors disagree ({len(wrong)} tensor(s) of "
+            f"another shape or missing, e.g. {k}: meta.json implies {wanted.get(k)}, the file "
+            f"holds {stored.get(k)}); the checkpoint is corrupt or was edited: use another")
+    return create_model(name, **config)
+
+
 def load_checkpoint(folder: str | os.PathLike, model: torch.nn.Module | None = None,
                     with_state: bool = False, allow_changed: tuple[str, ...] = ()) -> dict:
     """Read a checkpoint: ``{"meta", "weights", "state"?}``; with ``model``, check that its

@@ -88,7 +88,9 @@ def load_config(path: str | os.PathLike) -> TrainConfig:
     if not p.is_file():
         raise FileNotFoundError(f"training config not found: {p}")
     try:
-        raw = yaml.safe_load(p.read_text()) or {}
+        from .._yaml import load_yaml
+
+        raw = load_yaml(p.read_text(), str(p)) or {}
     except yaml.YAMLError as err:
         raise UsageError(f"{p} is not valid YAML ({str(err).splitlines()[0]}); fix the line "
                          "it names") from None

@@ -17,6 +17,10 @@ __all__ = ["open_raster", "check_pair", "pan_window_to_ms_window", "read_geotiff
            "write_geotiff"]
 
 _RATIO_TOL = 1e-3  # relative tolerance on the pixel-size ratio
+#: PAN pixels a scene may claim (2**36, 69 gigapixels: four times a 35 000 x 500 000 px strip,
+#: far above any real product; 137 GB per band at 16 bits). A header claiming more is a
+#: corrupt or hostile file, refused before any tile is read.
+MAX_SCENE_PIXELS = 2 ** 36
 
 
 def open_raster(path: str | os.PathLike, role: str = "raster"):
@@ -55,6 +59,12 @@ def check_pair(ms_ds, pan_ds, sensor: str | Sensor | None = None, ratio: int = 4
     if pan_ds.count != 1:
         raise SceneError(f"PAN file {pan_ds.name} has {pan_ds.count} bands, expected 1: pass "
                          "the panchromatic image as PAN (are MS and PAN swapped?)")
+    for role, ds, most in (("MS", ms_ds, MAX_SCENE_PIXELS // ratio ** 2),
+                           ("PAN", pan_ds, MAX_SCENE_PIXELS)):
+        if ds.width * ds.height > most:
+            raise SceneError(f"{role} file {ds.name} claims {ds.width:,} x {ds.height:,} "
+                             f"pixels, more than any real product ({most:,}); the header is "
+                             "corrupt, or fuse a window of it (gdal_translate -srcwin)")
     for role, ds in (("MS", ms_ds), ("PAN", pan_ds)):
         if not _georeferenced(ds):
             raise SceneError(f"{role} file {ds.name} has no georeferencing (no CRS, no "

@@ -27,14 +27,17 @@ def available() -> list[str]:
 def load_pretrained(name: str = "sumdun_small", device: str = "cpu"):
     """``(model in eval mode, meta)`` for shipped weights ``name`` (see :func:`available`) or
     a checkpoint folder (``runs/.../best``)."""
-    from ..engine.checkpoint import load_checkpoint
-    from ..models import create_model
+    from ..engine.checkpoint import CheckpointError, load_checkpoint, model_from_meta
 
     folder = Path(name) if Path(name).is_dir() else weights_dir(name)
     if not (folder / "meta.json").exists():
         raise FileNotFoundError(f"no shipped weights named {name!r}; available: "
                                 f"{', '.join(available()) or 'none'}")
-    meta = json.loads((folder / "meta.json").read_text())
-    model = create_model(meta["model_name"], **meta["model_config"])
+    try:
+        meta = json.loads((folder / "meta.json").read_text())
+    except ValueError as err:
+        raise CheckpointError(f"{folder / 'meta.json'} is not valid JSON; the checkpoint is "
+                              "corrupt") from err
+    model = model_from_meta(folder, meta)  # shapes checked before any allocation
     load_checkpoint(folder, model)
     return model.to(device).eval(), meta

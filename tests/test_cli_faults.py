@@ -786,3 +786,55 @@ def test_safetensors_header_that_lies_is_refused(tmp_path, pair):
             "-q", timeout=120)
     assert r.returncode == 1 and "not a readable safetensors file" in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and time.perf_counter() - t0 < 30
+
+
+# --- grids that are not an exact multiple ---------------------------------------------------------
+
+def test_near_ratio_pair_is_resampled_onto_the_pan_grid(tmp_path, capsys):
+    """A resampled product (PAN pixels 0.996 x 1.004 m under a 4 m MS, its grid 1.5 m east and
+    0.7 m south): GDAL's gdal_pansharpen fuses it; sumdun stopped with "ratio is 4.016 ... pass
+    --ratio 4", and with --ratio 4 the same. Now it fuses on the PAN grid with a warning that
+    states the ratio and the shift, close to the fusion of the exact pair."""
+    _, ms, pan = scene(seed=9, bands=4, h=64, w=64)
+    exact = write_pair(tmp_path / "exact", ms, pan)
+    pan_t = (500001.5, 4399999.3)
+    odd = write_pair(tmp_path / "odd", ms, pan, pan_res=0.996, pan_origin=pan_t)
+    import rasterio.transform as rt
+
+    with rasterio.open(odd[1], "r+") as ds:  # non-square PAN pixels, as in the real product
+        ds.transform = rt.Affine(0.996, 0, pan_t[0], 0, -1.004, pan_t[1])
+    rc, _, err = run(["fuse", *odd, tmp_path / "o.tif", "--method", "bt-h", "--sensor", "wv3"],
+                     capsys)
+    assert rc == 0, err
+    assert "not exactly 4 (a resampled product)" in err and "4.016 x 3.984" in err
+    with rasterio.open(tmp_path / "o.tif") as o, rasterio.open(odd[1]) as p:
+        assert o.transform.a == p.transform.a and o.transform.e == p.transform.e
+        assert (o.transform.c - p.transform.c) % p.transform.a < 1e-6  # on the PAN grid
+        fused = o.read().astype(float)
+    rc, _, _ = run(["fuse", *exact, tmp_path / "e.tif", "--method", "bt-h", "--sensor", "wv3",
+                    "-q"], capsys)
+    with rasterio.open(tmp_path / "e.tif") as e:
+        ref = e.read().astype(float)
+    h, w = min(fused.shape[1], ref.shape[1]), min(fused.shape[2], ref.shape[2])
+    # the same ground within a PAN pixel or two: close to the exact pair's fusion
+    gap = np.abs(fused[:, 8:h - 8, 8:w - 8] - ref[:, 8:h - 8, 8:w - 8]).mean()
+    assert gap < 0.03 * ref.max(), gap
+
+
+@pytest.mark.parametrize("ratio, pan_res, suggested", [(4, 4.0 / 4.6, None),
+                                                       (2, 4.0 / 2.02, 2)])
+def test_ratio_error_suggests_only_a_fix_that_works(tmp_path, capsys, ratio, pan_res, suggested):
+    """Ratio 4.6: no --ratio can fix it, none is suggested; a ratio-2 product resampled to
+    2.02: --ratio 2 is suggested, and works."""
+    _, ms, pan = scene(seed=9, bands=4, h=32, w=32, ratio=ratio)
+    p = write_pair(tmp_path, ms, pan, ratio=ratio, pan_res=pan_res)
+    rc, _, err = run(["fuse", *p, tmp_path / "o.tif", "--method", "bt-h"], capsys)
+    line = one_line_error(err)
+    assert rc == 1 and "ratio is" in line
+    if suggested is None:
+        assert "--ratio" not in line
+    else:
+        assert f"pass --ratio {suggested}" in line
+        rc, _, err = run(["fuse", *p, tmp_path / "o.tif", "--method", "bt-h", "--ratio",
+                          str(suggested), "-q"], capsys)
+        assert rc == 0, err  # the suggestion works

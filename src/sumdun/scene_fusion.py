@@ -28,7 +28,7 @@ import numpy as np
 
 from ._deps import require
 from .io.atomic import atomic_path
-from .io.geotiff import _common_windows, check_pair, open_raster
+from .io.geotiff import _common_windows, aligned_ms, check_pair, open_raster
 from .errors import DataError, UsageError
 from .io.scene import SceneError
 from .io.writer import BackgroundWriter
@@ -101,8 +101,9 @@ def _scene_prompt(ms_ds, pan_ds, ms_win, pan_win, sensor, ratio, describer, band
         meta["gsd_m"] = abs(pan_ds.transform.a) * float(pan_win.width) / pan.shape[2]
     from .io.extra import geometry_from_tags, read_imd
 
-    meta.update(geometry_from_tags(ms_ds.tags()))  # GeoTIFF tags, then a DigitalGlobe .IMD
-    imd = _imd_beside(ms_ds.name)
+    src = getattr(ms_ds, "src_dataset", ms_ds)  # the file behind a resampling WarpedVRT
+    meta.update(geometry_from_tags(src.tags()))  # GeoTIFF tags, then a DigitalGlobe .IMD
+    imd = _imd_beside(src.name)
     if imd is not None:
         meta.update(read_imd(imd))
     return describer.describe(ms, pan, sensor, ratio, meta=meta)
@@ -425,10 +426,15 @@ def fuse_geotiff(ms_path: str | os.PathLike, pan_path: str | os.PathLike,
                                  f"{ms_ds.count}; give each once")
         band_idx = list(bands) if bands else list(range(1, ms_ds.count + 1))
         n_bands = len(band_idx)
+        ms_ds, align_note = aligned_ms(ms_ds, pan_ds, ratio)  # a near-ratio grid: resampled
+        if align_note:
+            scene_stack.enter_context(ms_ds)
+            notes.append(align_note)
         s = check_pair(ms_ds, pan_ds, sensor, ratio, ms_bands=n_bands)
         if m.family == "neural" and "bits" not in options and "data_range" not in options:
             # GDAL's NBITS, a band-level tag (GTiff NBITS=12 creation option)
-            nbits = ms_ds.tags(band_idx[0], ns="IMAGE_STRUCTURE").get("NBITS")
+            nbits = getattr(ms_ds, "src_dataset", ms_ds).tags(
+                band_idx[0], ns="IMAGE_STRUCTURE").get("NBITS")
             if nbits and nbits.isdigit() and np.dtype(ms_ds.dtypes[0]).kind in "ui":
                 options["bits"] = int(nbits)  # the file's metadata, then its data type
             elif np.dtype(ms_ds.dtypes[0]) == np.uint8:
@@ -735,7 +741,11 @@ def scene_grid(ms_path, pan_path, ratio: int = 4, tile: int = 512, overlap: int 
     pair (PAN pixels over the shared ground; rows of its tile grid)."""
     _check_tiling(tile, overlap, ratio)
     with open_raster(ms_path, "MS") as ms_ds, open_raster(pan_path, "PAN") as pan_ds:
-        _, pan_win, _ = _common_windows(ms_ds, pan_ds, ratio)
+        ms_al, note = aligned_ms(ms_ds, pan_ds, ratio)  # the grid fuse_geotiff will use
+        with contextlib.ExitStack() as stack:
+            if note:
+                stack.enter_context(ms_al)
+            _, pan_win, _ = _common_windows(ms_al, pan_ds, ratio)
     H, W = int(pan_win.height), int(pan_win.width)
     return H, W, len(axis_tiles(H, tile, overlap))
 

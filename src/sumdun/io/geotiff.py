@@ -13,8 +13,8 @@ from ..sensors import Sensor, get_sensor
 from .atomic import atomic_path
 from .scene import SceneError, ScenePair
 
-__all__ = ["open_raster", "check_pair", "pan_window_to_ms_window", "read_geotiff_pair",
-           "write_geotiff"]
+__all__ = ["open_raster", "check_pair", "aligned_ms", "pan_window_to_ms_window",
+           "read_geotiff_pair", "write_geotiff"]
 
 _RATIO_TOL = 1e-3  # relative tolerance on the pixel-size ratio
 #: PAN pixels a scene may claim (2**36, 69 gigapixels: four times a 35 000 x 500 000 px strip,
@@ -34,6 +34,55 @@ def open_raster(path: str | os.PathLike, role: str = "raster"):
     except rasterio.errors.RasterioIOError as err:
         raise SceneError(f"cannot read the {role} file {p} as a raster ({err}); is it a "
                          "complete GeoTIFF? Re-export or re-download it.") from err
+
+
+#: a pixel-size ratio this close to the integer ratio (relative) is a resampled product: its MS
+#: is resampled onto the PAN grid coarsened ``ratio`` times (:func:`aligned_ms`)
+RESAMPLE_TOL = 0.02
+
+
+def aligned_ms(ms_ds, pan_ds, ratio: int):
+    """``(ms, note)``: ``ms_ds`` itself and None when its pixels are ``ratio`` PAN pixels (within
+    1e-3); when the ratio is near it but not exact (within :data:`RESAMPLE_TOL`: a resampled
+    product, e.g. MS 2 m on PAN 0.498 x 0.501 m whose grid starts 0.75 m east), a cubic
+    ``WarpedVRT`` of the MS on the PAN grid coarsened ``ratio`` times over the ground both
+    cover, as ``gdal_pansharpen`` adjusts the MS, and a note stating the residual. Pairs that
+    fit neither (other CRS, rotated, a ratio far off) come back unchanged for
+    :func:`check_pair` to refuse with its message. The caller closes a returned VRT."""
+    if ms_ds.crs != pan_ds.crs or ms_ds.transform.b or ms_ds.transform.d \
+            or pan_ds.transform.b or pan_ds.transform.d or pan_ds.count != 1:
+        return ms_ds, None
+    (mx, my), (px, py) = _res(ms_ds), _res(pan_ds)
+    rx, ry = mx / px, my / py
+    exact = all(abs(r - ratio) <= _RATIO_TOL * ratio for r in (rx, ry))
+    near = all(abs(r - ratio) <= RESAMPLE_TOL * ratio for r in (rx, ry))
+    if exact or not near:
+        return ms_ds, None
+    require("rasterio")
+    from rasterio.enums import Resampling
+    from rasterio.transform import Affine
+    from rasterio.vrt import WarpedVRT
+
+    pt, mb = pan_ds.transform, ms_ds.bounds
+    # PAN pixels whose whole footprint lies inside the MS extent, in whole MS' pixels
+    c0 = max(0, math.ceil((mb.left - pt.c) / pt.a - 1e-6))
+    r0 = max(0, math.ceil((pt.f - mb.top) / -pt.e - 1e-6))
+    c1 = min(pan_ds.width, math.floor((mb.right - pt.c) / pt.a + 1e-6))
+    r1 = min(pan_ds.height, math.floor((pt.f - mb.bottom) / -pt.e + 1e-6))
+    w, h = (c1 - c0) // ratio, (r1 - r0) // ratio
+    if w < 1 or h < 1:
+        return ms_ds, None  # check_pair / _common_windows say what is wrong
+    transform = Affine(pt.a * ratio, 0.0, pt.c + c0 * pt.a, 0.0, pt.e * ratio, pt.f + r0 * pt.e)
+    vrt = WarpedVRT(ms_ds, crs=ms_ds.crs, transform=transform, width=w, height=h,
+                    resampling=Resampling.cubic, src_nodata=ms_ds.nodata,
+                    nodata=ms_ds.nodata)
+    dx = (transform.c - ms_ds.transform.c) / mx
+    dy = (transform.f - ms_ds.transform.f) / -my
+    note = (f"the MS pixel size is {rx:.4g} x {ry:.4g} PAN pixels, not exactly {ratio} (a "
+            f"resampled product): the MS was resampled (cubic) onto the PAN grid coarsened "
+            f"{ratio}x, its grid {dx:+.3g} x {dy:+.3g} MS pixels from the file's, as "
+            "gdal_pansharpen does; pass an MS on an exact grid to avoid the resampling")
+    return vrt, note
 
 
 def _res(ds) -> tuple[float, float]:
@@ -78,10 +127,16 @@ def check_pair(ms_ds, pan_ds, sensor: str | Sensor | None = None, ratio: int = 4
     rx, ry = mx / px, my / py
     for r in (rx, ry):
         if abs(r - ratio) > _RATIO_TOL * ratio:
+            guess = round(rx)
+            # suggest a --ratio only where it would then work (aligned_ms resamples within
+            # RESAMPLE_TOL of the integer)
+            hint = (f"pass --ratio {guess} if that is the sensor's ratio, or " if guess >= 2
+                    and guess != ratio and all(abs(q - guess) <= RESAMPLE_TOL * guess
+                                               for q in (rx, ry)) else "")
             raise SceneError(
                 f"MS/PAN pixel-size ratio is {rx:.4g} x {ry:.4g} (MS {mx:g}, PAN {px:g}), "
-                f"expected the integer {ratio}; pass --ratio {round(rx)} if that is the "
-                f"sensor's ratio, or resample MS to exactly {ratio}x the PAN pixel size")
+                f"expected the integer {ratio}; {hint}resample the MS to exactly {ratio}x "
+                "the PAN pixel size (gdalwarp -tr)")
     mb, pb = ms_ds.bounds, pan_ds.bounds
     if min(mb.right, pb.right) <= max(mb.left, pb.left) or \
             min(mb.top, pb.top) <= max(mb.bottom, pb.bottom):

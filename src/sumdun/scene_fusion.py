@@ -266,8 +266,25 @@ def _fill_invalid(a: np.ndarray, invalid: np.ndarray) -> np.ndarray:
 
 
 def _is_constant(a: np.ndarray) -> bool:
+    """Whether a band of ``a (C, H, W)`` is constant, to 1e-9 of its magnitude (a band whose
+    nodata was filled with the mean of equal values differs from them in the last bit)."""
     flat = a.reshape(a.shape[0], -1)
-    return bool((flat.max(1) == flat.min(1)).any())
+    hi, lo = flat.max(1), flat.min(1)
+    return bool((hi - lo <= 1e-9 * np.maximum(np.abs(hi), np.abs(lo))).any())
+
+
+def _upsample_only(ms: np.ndarray, ratio: int) -> np.ndarray:
+    """``(C, h, w)`` -> ``(C, ratio h, ratio w)`` without PAN detail: EXP (interp23tap) for
+    power-of-two ratios, pixel replication otherwise; for tiles with nothing to estimate."""
+    from .kernels import _check_pow2_ratio
+
+    try:
+        _check_pow2_ratio(ratio)
+    except ValueError:
+        return np.repeat(np.repeat(ms, ratio, 1), ratio, 2)
+    from .degrade_numpy import interp23tap
+
+    return interp23tap(np.ascontiguousarray(ms), ratio)
 
 
 def reproducibility(method: str) -> str:
@@ -543,7 +560,8 @@ def fuse_geotiff(ms_path: str | os.PathLike, pan_path: str | os.PathLike,
         tqdm = require("tqdm").tqdm
         bar = tqdm(total=(stop - first) * len(cols), unit="tile", disable=not progress,
                    desc=f"fuse {method} {W}x{H}")
-        counts = {"tiles": 0, "empty_tiles": 0, "constant_tiles": 0, "invalid_pixels": 0,
+        counts = {"tiles": 0, "empty_tiles": 0, "constant_tiles": 0, "degenerate_tiles": 0,
+                  "invalid_pixels": 0,
                   "nonfinite_pixels": 0}
         with contextlib.ExitStack() as stack:
             stack.callback(bar.close)  # ends the bar's line before any error message
@@ -607,15 +625,22 @@ def fuse_geotiff(ms_path: str | os.PathLike, pan_path: str | os.PathLike,
                         if tile_describer is not None:
                             opts["prompt"] = tile_describer.describe(
                                 ms_w.astype(np.float64), pan_w.astype(np.float64), s, ratio)
-                        use = method
                         if _is_constant(ms_w) or _is_constant(pan_w):
                             counts["constant_tiles"] += 1  # nothing to estimate: upsample
-                            use, opts = "exp", {}
-                        try:
-                            fused = fuse(ms_w, pan_w, method=use, sensor=s, ratio=ratio, **opts)
-                        except ValueError as err:
-                            raise SceneError(f"tile at PAN rows {r0}:{r1}, cols {c0}:{c1}: "
-                                             f"{err}") from err
+                            fused = _upsample_only(ms_w, ratio)
+                        else:
+                            try:
+                                fused = fuse(ms_w, pan_w, method=method, sensor=s, ratio=ratio,
+                                             **opts)
+                            except ValueError as err:
+                                raise SceneError(f"tile at PAN rows {r0}:{r1}, cols {c0}:{c1}: "
+                                                 f"{err}") from err
+                            fused = np.asarray(fused)
+                            if not np.isfinite(fused[:, ~invalid]).all():
+                                # a degenerate tile (e.g. a band constant but for rounding):
+                                # the method's statistics divide by ~0; never write its NaN
+                                counts["degenerate_tiles"] += 1
+                                fused = _upsample_only(ms_w, ratio)
                     (h0, h1, w0, w1), out = blender.add(i, j, np.asarray(fused, np.float32))
                     if h0 < y0:  # the row before a strip: only its blend carry is needed
                         bar.update(1)
@@ -638,6 +663,9 @@ def fuse_geotiff(ms_path: str | os.PathLike, pan_path: str | os.PathLike,
                     overviews and tile_rows is None)
     if counts["invalid_pixels"] == (y1 - y0) * W:
         notes.append("the inputs hold no valid pixel: the output is all nodata")
+    if counts["degenerate_tiles"]:
+        notes.append(f"{counts['degenerate_tiles']} tile(s) where {method} gave NaN or inf "
+                     "(statistics of a nearly constant tile) were upsampled only (EXP)")
     if counts["constant_tiles"]:
         notes.append(f"{counts['constant_tiles']} tile(s) with a constant band were upsampled "
                      "only (EXP): nothing to estimate there")
@@ -661,6 +689,7 @@ def fuse_geotiff(ms_path: str | os.PathLike, pan_path: str | os.PathLike,
                        nodata=None if out_nd is None else float(out_nd),
                        tiles=counts["tiles"], empty_tiles=counts["empty_tiles"],
                        constant_tiles=counts["constant_tiles"],
+                       degenerate_tiles=counts["degenerate_tiles"],
                        nodata_pixels=counts["invalid_pixels"], prompt=prompt_text,
                        seconds=round(time.perf_counter() - t_start, 3), warnings=notes)
     return out_path

@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.sumdun-installed
+UV := $(VENV)/bin/uv
 DEMO_OUT ?= demo_output
 
 .PHONY: demo test setup bench clean
@@ -12,8 +13,12 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml scripts/install_torch.py
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "sumdun needs Python >= 3.10, found " + sys.version.split()[0]'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@# uv (from PyPI) installs the same packages as pip, 15x faster (6 s against 93 s here);
+	@# pip does it where uv cannot be installed or fails, or with SUMDUN_NO_UV=1 (uv does not
+	@# read pip's configuration: a private index set only there needs it)
+	test -n "$(SUMDUN_NO_UV)" || $(PY) -m pip install -q uv || true
 	$(PY) scripts/install_torch.py
-	$(PY) -m pip install -q -e ".[all,dev]"
+	$(UV) pip install -q --python $(PY) -e ".[all,dev]" || $(PY) -m pip install -q -e ".[all,dev]"
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -9,6 +9,8 @@
 Overrides: ``SUMDUN_TORCH_SPEC`` (a full pip requirement, e.g. ``torch==2.5.1``) installs exactly
 that from the configured indexes; ``SUMDUN_TORCH_CPU_INDEX`` replaces the CPU index URL.
 An already installed torch is kept. Standard library only: this runs before anything else.
+It installs through the environment's ``uv`` when there is one (the Makefile's setup installs it
+unless ``SUMDUN_NO_UV`` is set), else through pip.
 """
 from __future__ import annotations
 
@@ -24,7 +26,14 @@ CPU_INDEX = os.environ.get("SUMDUN_TORCH_CPU_INDEX", "https://download.pytorch.o
 
 
 def pip(*args: str) -> None:
-    cmd = [sys.executable, "-m", "pip", "install", *args]
+    """``pip install ARGS`` into this interpreter's environment, through uv when the
+    environment has it (the Makefile installs it first: the same packages, several times
+    faster)."""
+    uv = os.path.join(os.path.dirname(sys.executable), "uv")
+    if os.access(uv, os.X_OK):
+        cmd = [uv, "pip", "install", "--python", sys.executable, *args]
+    else:
+        cmd = [sys.executable, "-m", "pip", "install", *args]
     print("+", " ".join(cmd), flush=True)
     subprocess.check_call(cmd)
 

@@ -206,6 +206,11 @@ def _plan(scenes: list[Scene], outdir: Path, method, sensor, ratio, kwargs, opti
     from ..sensors import get_sensor
 
     jobs, rows = [], []
+    top = os.path.abspath(outdir)
+    # temporary files a killed run left in OUTDIR, listed once (a glob per scene compiled a
+    # pattern per name: 5 of 14 s for 5000 scenes)
+    leftovers = {q.name.split(".", 2)[1] for q in outdir.glob(".*.part*")
+                 if q.name.count(".") >= 2}
     for sc in scenes:
         row = {"id": sc.id, "ms": sc.ms, "pan": sc.pan, "status": "", "seconds": 0.0,
                "pan_mpx": None, "output": None, "error": None, "warnings": []}
@@ -227,14 +232,16 @@ def _plan(scenes: list[Scene], outdir: Path, method, sensor, ratio, kwargs, opti
         r = sc.ratio or ratio
         out = Path(sc.out) if sc.out else Path(f"{sc.id}.tif")
         out = out if out.is_absolute() else outdir / out
-        if not allow_outside and not out.resolve().is_relative_to(outdir.resolve()):
+        inside = os.path.commonpath([top, os.path.abspath(out)]) == top  # no disk access
+        if not allow_outside and not inside:
             row.update(status="failed", error=f"output {sc.out} is outside the output folder "
                        f"{outdir} (the manifest's out column); give a path inside it, or pass "
                        "--allow-outside (allow_outside=True) to write there on purpose")
             continue
         key = _job_key(sc, m, s, r, kwargs, opts)
         row["output"] = str(out)
-        remove_stale_parts(out)
+        if not inside or out.parent != outdir or out.name.split(".", 1)[0] in leftovers:
+            remove_stale_parts(out)
         strip_dir = outdir / STRIPS / sc.id
         if strip_dir.is_dir():  # strips whose writer was killed: '.rows_A_B.tif.<pid>...part'
             for name in {q.name[1:].split(".tif.")[0] for q in strip_dir.glob(".rows_*.part*")}:

@@ -466,7 +466,8 @@ def test_prompts_timeout_bounds_a_trickling_server(tmp_path, tiny_data):
 def test_fuse_with_a_hanging_or_dead_mllm_ends_within_its_total_timeout(tmp_path, pair, mode):
     """``sumdun fuse --describer mllm``: one bound for connection, reading and retries
     (``--mllm-timeout``, default 20 s, so an interactive run ends within 30 s; it took 187 s).
-    Here 3 s: the command, start-up included, ends well within 15 s with one line."""
+    Here 3 s: the command ends with one line and one request, well before the 60 s one
+    request alone took (the bound leaves room for start-up on a loaded machine)."""
     import socket
 
     with socket.socket() as s:
@@ -489,7 +490,7 @@ def test_fuse_with_a_hanging_or_dead_mllm_ends_within_its_total_timeout(tmp_path
             server.kill()
     assert r.returncode == 1 and "no answer from" in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "o.tif").exists()
-    assert took < 15, took
+    assert took < 40, took
     if mode == "hang":  # a 3 s budget has no room for a retry after a 3 s request
         assert len((tmp_path / "log.jsonl").read_text().splitlines()) == 1
 
@@ -737,7 +738,7 @@ def test_a_raster_header_claiming_a_trillion_pixels_is_refused(tmp_path):
     r = cli("fuse", tmp_path / "ms.vrt", tmp_path / "pan.vrt", tmp_path / "o.tif", "--method",
             "bt-h", timeout=60)
     assert r.returncode == 1 and "claims 250,000 x 250,000 pixels" in r.stderr, r.stderr
-    assert len(r.stderr.strip().splitlines()) == 1 and time.perf_counter() - t0 < 20
+    assert len(r.stderr.strip().splitlines()) == 1 and time.perf_counter() - t0 < 30
     assert not (tmp_path / "o.tif").exists()
 
 
@@ -765,7 +766,7 @@ def test_meta_json_claiming_huge_shapes_is_refused_before_allocating(tmp_path, p
     r = cli("fuse", *pair, tmp_path / "o.tif", "--method", "pannet", "-o", f"weights={folder}",
             "-q", timeout=120)
     assert r.returncode == 1 and "meta.json and model.safetensors disagree" in r.stderr, r.stderr
-    assert time.perf_counter() - t0 < 30
+    assert time.perf_counter() - t0 < 60
     assert resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss < 4 * 2**20  # KiB: < 4 GiB
 
 

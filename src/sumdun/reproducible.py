@@ -11,10 +11,11 @@ threads and in one with one differed by 1 DN at 67 of 1.5 million pixels.
 Inside :func:`fixed_order`, torch and numpy's BLAS run on one thread, so every sum is added in
 one fixed order, whatever ``--threads``, ``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``, the
 machine's load or the Dask worker say. :func:`sumdun.fusion.fuse` runs every classical method
-in it, and SUM-DUN its classical start and its statistics (the network's convolutions and
-products split their *outputs* between threads, each output summed whole by one thread, so
-they are the same at any thread count). The guarantee: the same inputs, options, machine and
-library versions give the same file, bit for bit (``tests/test_reproducible.py``).
+in it, and SUM-DUN its classical start. The guarantee for classical methods: the same inputs,
+options, machine and library versions give the same file, bit for bit. The networks are not
+run in it: oneDNN's 1 x 1 convolutions add in another order with another thread count (within
+1e-5 of the data range), and one order (oneDNN off) cost 2.5x in speed
+(``tests/test_reproducible.py`` pins both).
 """
 from __future__ import annotations
 
